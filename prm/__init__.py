@@ -1,0 +1,5 @@
+"""PRM: settings, tenancy, accounts, jobs and shared plumbing."""
+
+from prm.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,23 @@
+"""The Celery application: Redis broker, Django settings, the beat schedule."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prm.settings.dev")
+
+app = Celery("prm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.autodiscover_tasks(["prm.jobs"])
+
+app.conf.beat_schedule = {
+    "heartbeat-hourly": {
+        "task": "prm.jobs.tasks.fan_out",
+        "schedule": crontab(minute=5),
+        "kwargs": {"job": "heartbeat"},
+    },
+}

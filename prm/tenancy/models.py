@@ -1,0 +1,143 @@
+"""Tenants (platform-level) and the base class of every tenant-owned model."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from prm.tenancy.context import crossing_tenants, current_tenant, require_tenant
+
+hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour such as #1f6feb."))
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+class Tenant(models.Model):
+    """A SaaS vendor running a partner program. Platform table: no RLS."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=63, unique=True)
+    default_language = models.CharField(
+        _("default language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+    default_currency = models.CharField(
+        _("default currency"),
+        max_length=3,
+        choices=[(c, c) for c in settings.CURRENCIES],
+        default="USD",
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    brand_color = models.CharField(
+        _("brand colour"), max_length=7, default="#1f6feb", validators=[hex_color]
+    )
+    require_mfa_for_staff = models.BooleanField(
+        _("require two-factor authentication for staff"), default=False
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def primary_host(self) -> str:
+        domain = next((d for d in self.domains.all() if d.is_primary), None)
+        if domain:
+            return domain.domain
+        return f"{self.slug}.{settings.TENANT_SUBDOMAIN_BASE}"
+
+
+class TenantDomain(models.Model):
+    """A host name (custom domain) that resolves to a tenant. Platform table."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(_("domain"), max_length=253, unique=True)
+    is_primary = models.BooleanField(_("primary"), default=False)
+
+    class Meta:
+        verbose_name = _("tenant domain")
+        verbose_name_plural = _("tenant domains")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_primary=True),
+                name="tenancy_one_primary_domain",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def save(self, *args, **kwargs):
+        self.domain = self.domain.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """Returns the active tenant's rows only; raises when no tenant is active."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        queryset = super().get_queryset()
+        if crossing_tenants():
+            return queryset
+        return queryset.filter(tenant_id=require_tenant().pk)
+
+
+class TenantModel(models.Model):
+    """Base class of every tenant-owned table.
+
+    The tenant is filled in from the active tenant and can never be changed to
+    another one by the application. At the database level every subclass gets
+    row-level security, ``UNIQUE (tenant_id, id)`` and composite foreign keys
+    from ``prm.tenancy.security``. Subclasses lead their indexes and unique
+    constraints with ``tenant``.
+
+    ``rls_extra_read_predicate`` lets a table widen *reads* (never writes)
+    with one more SQL condition, e.g. "a user sees their own memberships".
+    ``append_only = True`` withholds UPDATE and DELETE from the app role.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        verbose_name=_("tenant"),
+    )
+
+    objects = TenantManager()
+
+    rls_extra_read_predicate: str = ""
+    append_only: bool = False
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        active = current_tenant()
+        if self.tenant_id is None:
+            self.tenant = require_tenant()
+        elif active is None and not crossing_tenants():
+            require_tenant()
+        elif active is not None and self.tenant_id != active.pk:
+            raise ValueError("A tenant-owned row cannot be written for another tenant.")
+        super().save(*args, **kwargs)

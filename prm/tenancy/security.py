@@ -1,0 +1,126 @@
+"""Database-level tenant isolation, kept in step with the models.
+
+After every ``migrate`` this module makes sure, for every concrete subclass of
+``TenantModel``:
+
+* row-level security is enabled **and forced** (so the owner is bound too),
+  with one policy comparing ``tenant_id`` to
+  ``NULLIF(current_setting('app.tenant_id', true), '')`` — no tenant set means
+  no rows, not an error;
+* ``UNIQUE (tenant_id, id)`` exists, and every foreign key to another
+  tenant-owned table is also enforced as a composite
+  ``(tenant_id, <fk>) REFERENCES other (tenant_id, id)``, so no row can point
+  at another tenant's row whatever SQL is run;
+* the application role may read and write the table (``append_only`` tables:
+  read and insert only).
+
+Every statement is idempotent, so it is safe to run after each migration and
+it covers tables added by later migrations without a list to maintain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, models
+
+from prm.tenancy.models import TenantModel
+
+TENANT_SETTING = "NULLIF(current_setting('app.tenant_id', true), '')::bigint"
+
+
+def tenant_models() -> list[type[TenantModel]]:
+    return [
+        model
+        for model in apps.get_models()
+        if issubclass(model, TenantModel) and model._meta.managed and not model._meta.proxy
+    ]
+
+
+def _name(*parts: str) -> str:
+    name = "_".join(parts)
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{name[:54]}_{digest}"
+
+
+def _constraint_exists(cursor, table: str, name: str) -> bool:
+    cursor.execute(
+        "SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = %s::regclass",
+        [name, table],
+    )
+    return cursor.fetchone() is not None
+
+
+def _q(identifier: str) -> str:
+    return connection.ops.quote_name(identifier)
+
+
+def tenant_foreign_keys(model: type[models.Model]) -> list[models.ForeignKey]:
+    return [
+        field
+        for field in model._meta.local_fields
+        if isinstance(field, models.ForeignKey)
+        and field.name != "tenant"
+        and isinstance(field.related_model, type)
+        and issubclass(field.related_model, TenantModel)
+    ]
+
+
+def sync_tenant_security() -> None:
+    models_ = tenant_models()
+    app_role = _q(settings.APP_DB_ROLE)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.APP_DB_ROLE])
+        has_app_role = cursor.fetchone() is not None
+        for model in models_:
+            table = model._meta.db_table
+            qt = _q(table)
+            cursor.execute(f"ALTER TABLE {qt} ENABLE ROW LEVEL SECURITY")
+            cursor.execute(f"ALTER TABLE {qt} FORCE ROW LEVEL SECURITY")
+            read = f"tenant_id = {TENANT_SETTING}"
+            if model.rls_extra_read_predicate:
+                read = f"({read}) OR ({model.rls_extra_read_predicate})"
+            cursor.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {qt}")
+            cursor.execute(
+                f"CREATE POLICY tenant_isolation ON {qt} USING ({read}) "
+                f"WITH CHECK (tenant_id = {TENANT_SETTING})"
+            )
+            unique = _name(table, "tenant_id_uniq")
+            if not _constraint_exists(cursor, table, unique):
+                cursor.execute(f"ALTER TABLE {qt} ADD CONSTRAINT {_q(unique)} UNIQUE (tenant_id, id)")
+        for model in models_:
+            table = model._meta.db_table
+            for field in tenant_foreign_keys(model):
+                name = _name(table, field.column, "tenant_fk")
+                if _constraint_exists(cursor, table, name):
+                    continue
+                target = field.related_model._meta.db_table
+                cursor.execute(
+                    f"ALTER TABLE {_q(table)} ADD CONSTRAINT {_q(name)} "
+                    f"FOREIGN KEY (tenant_id, {_q(field.column)}) "
+                    f"REFERENCES {_q(target)} (tenant_id, id) DEFERRABLE INITIALLY DEFERRED"
+                )
+        if has_app_role:
+            cursor.execute(f"GRANT USAGE ON SCHEMA public TO {app_role}")
+            cursor.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app_role}"
+            )
+            cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app_role}")
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {app_role}")
+            for model in models_:
+                if model.append_only:
+                    cursor.execute(
+                        f"REVOKE UPDATE, DELETE ON {_q(model._meta.db_table)} FROM {app_role}"
+                    )
+
+
+def sync_after_migrate(sender, using="default", **kwargs) -> None:
+    # post_migrate fires once per app; the last one is enough but each is cheap
+    # and idempotent, and running for every app keeps partial migrations safe.
+    if sender.label != "tenancy":
+        return
+    sync_tenant_security()

@@ -1,0 +1,11 @@
+"""URLs served on the bare platform host: tenant provisioning for operators."""
+
+from django.urls import include, path
+
+from prm.console.site import platform_site
+
+urlpatterns = [
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", platform_site.urls),
+]
