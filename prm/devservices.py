@@ -17,6 +17,7 @@ that point Django at these servers.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -72,8 +73,15 @@ def _run_as() -> dict:
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(  # noqa: S603
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
         )
     return {"user": SYSTEM_USER, "group": pwd.getpwnam(SYSTEM_USER).pw_gid}
@@ -98,10 +106,20 @@ def start_postgres() -> None:
         pgdata.mkdir(parents=True, exist_ok=True)
         if run_as:
             shutil.chown(pgdata, user=SYSTEM_USER, group=run_as["group"])
-        subprocess.run(  # noqa: S603
-            [_pg_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C.UTF-8"],
-            check=True, stdout=subprocess.DEVNULL, **run_as,
+        subprocess.run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **run_as,
         )
     if _port_open(PG_PORT):
         return
@@ -109,19 +127,46 @@ def start_postgres() -> None:
     sockdir.mkdir(exist_ok=True)
     if run_as:
         shutil.chown(sockdir, user=SYSTEM_USER, group=run_as["group"])
-    subprocess.run(  # noqa: S603
-        [_pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(pgdata / "server.log"),
-         "-o", f"-h 127.0.0.1 -p {PG_PORT} -k {sockdir} -c fsync=off -c max_connections=200",
-         "start"],
-        check=True, stdout=subprocess.DEVNULL, **run_as,
+    subprocess.run(
+        [
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(pgdata / "server.log"),
+            "-o",
+            f"-h 127.0.0.1 -p {PG_PORT} -k {sockdir} -c fsync=off -c max_connections=200",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **run_as,
     )
 
 
 def _psql(sql: str, database: str = "postgres") -> str:
-    result = subprocess.run(  # noqa: S603
-        [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", database,
-         "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-        check=True, capture_output=True, text=True,
+    result = subprocess.run(
+        [
+            _pg_bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PG_PORT),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-tAc",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return result.stdout.strip()
 
@@ -146,10 +191,26 @@ def start_redis() -> None:
         return
     rdir = DATA / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
-        [_redis_bin(), "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(rdir),
-         "--daemonize", "yes", "--pidfile", str(rdir / "redis.pid"), "--logfile",
-         str(rdir / "redis.log"), "--save", "60 1", "--appendonly", "no"],
+    subprocess.run(
+        [
+            _redis_bin(),
+            "--port",
+            str(REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(rdir),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(rdir / "redis.pid"),
+            "--logfile",
+            str(rdir / "redis.log"),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+        ],
         check=True,
     )
     for _ in range(100):
@@ -162,16 +223,16 @@ def start_redis() -> None:
 def stop() -> None:
     pgdata = DATA / "pg"
     if (pgdata / "postmaster.pid").exists():
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "stop"],
-            check=False, stdout=subprocess.DEVNULL, **_run_as(),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            **_run_as(),
         )
     pidfile = DATA / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def environment() -> dict[str, str]:

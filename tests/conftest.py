@@ -63,16 +63,18 @@ def _clear_cache():
 def tenant_a(db):
     from tests.factories import TenantFactory
 
-    return TenantFactory(slug="alpha", name="Alpha Cloud", default_language="zh-hans",
-                         default_currency="CNY")
+    return TenantFactory(
+        slug="alpha", name="Alpha Cloud", default_language="zh-hans", default_currency="CNY"
+    )
 
 
 @pytest.fixture
 def tenant_b(db):
     from tests.factories import TenantFactory
 
-    return TenantFactory(slug="bravo", name="Bravo SaaS", default_language="ms",
-                         default_currency="MYR")
+    return TenantFactory(
+        slug="bravo", name="Bravo SaaS", default_language="ms", default_currency="MYR"
+    )
 
 
 @pytest.fixture

@@ -97,9 +97,7 @@ class Membership(TenantModel):
 
     objects = TenantManager.from_queryset(MembershipQuerySet)()
     # A person may list their own memberships in every tenant (tenant switcher).
-    rls_extra_read_predicate = (
-        "user_id = NULLIF(current_setting('app.user_id', true), '')::bigint"
-    )
+    rls_extra_read_predicate = "user_id = NULLIF(current_setting('app.user_id', true), '')::bigint"
 
     class Meta:
         verbose_name = _("membership")

@@ -46,15 +46,27 @@ _C = Capability
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.TENANT_ADMIN: frozenset(
         {
-            _C.USE_CONSOLE, _C.VIEW_ALL_PARTNERS, _C.MANAGE_PARTNERS, _C.ASSIGN_TIERS,
-            _C.MANAGE_PROGRAM, _C.MANAGE_STAFF, _C.INVITE_ANY_PARTNER_USER, _C.VIEW_MONEY,
-            _C.VIEW_JOBS, _C.MANAGE_API_KEYS, _C.VIEW_AUDIT,
+            _C.USE_CONSOLE,
+            _C.VIEW_ALL_PARTNERS,
+            _C.MANAGE_PARTNERS,
+            _C.ASSIGN_TIERS,
+            _C.MANAGE_PROGRAM,
+            _C.MANAGE_STAFF,
+            _C.INVITE_ANY_PARTNER_USER,
+            _C.VIEW_MONEY,
+            _C.VIEW_JOBS,
+            _C.MANAGE_API_KEYS,
+            _C.VIEW_AUDIT,
         }
     ),
     Role.CHANNEL_MANAGER: frozenset(
         {
-            _C.USE_CONSOLE, _C.VIEW_ALL_PARTNERS, _C.MANAGE_PARTNERS, _C.ASSIGN_TIERS,
-            _C.INVITE_ANY_PARTNER_USER, _C.VIEW_JOBS,
+            _C.USE_CONSOLE,
+            _C.VIEW_ALL_PARTNERS,
+            _C.MANAGE_PARTNERS,
+            _C.ASSIGN_TIERS,
+            _C.INVITE_ANY_PARTNER_USER,
+            _C.VIEW_JOBS,
         }
     ),
     Role.FINANCE: frozenset(

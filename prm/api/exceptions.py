@@ -19,7 +19,10 @@ def exception_handler(exc, context):
         return Response(body, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         return Response(
-            {"code": "invalid", "detail": exc.message_dict if hasattr(exc, "error_dict") else exc.messages},
+            {
+                "code": "invalid",
+                "detail": exc.message_dict if hasattr(exc, "error_dict") else exc.messages,
+            },
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, TenantNotActive):

@@ -91,7 +91,9 @@ def sync_tenant_security() -> None:
             )
             unique = _name(table, "tenant_id_uniq")
             if not _constraint_exists(cursor, table, unique):
-                cursor.execute(f"ALTER TABLE {qt} ADD CONSTRAINT {_q(unique)} UNIQUE (tenant_id, id)")
+                cursor.execute(
+                    f"ALTER TABLE {qt} ADD CONSTRAINT {_q(unique)} UNIQUE (tenant_id, id)"
+                )
         for model in models_:
             table = model._meta.db_table
             for field in tenant_foreign_keys(model):

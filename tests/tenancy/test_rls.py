@@ -61,18 +61,17 @@ def test_raw_sql_cannot_insert_a_row_for_another_tenant(tenant_a, tenant_b):
 def test_raw_sql_cannot_point_a_row_at_another_tenants_row(tenant_a, tenant_b):
     with tenant_context(tenant_a):
         foreign_type = PartnerFactory().partner_type
-    with tenant_context(tenant_b):
-        with pytest.raises(IntegrityError), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO partners_partnerorganization (tenant_id, legal_name, "
-                    "display_name, country, region, industries, partner_type_id, status, "
-                    "default_currency, website, created_at) VALUES (%s, 'X', '', 'MY', '', "
-                    "'{}', %s, 'active', 'MYR', '', now())",
-                    [tenant_b.pk, foreign_type.pk],
-                )
-                # Composite foreign keys are deferred: they are checked at commit.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with tenant_context(tenant_b), pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO partners_partnerorganization (tenant_id, legal_name, "
+                "display_name, country, region, industries, partner_type_id, status, "
+                "default_currency, website, created_at) VALUES (%s, 'X', '', 'MY', '', "
+                "'{}', %s, 'active', 'MYR', '', now())",
+                [tenant_b.pk, foreign_type.pk],
+            )
+            # Composite foreign keys are deferred: they are checked at commit.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def test_orm_cannot_save_a_row_for_another_tenant(tenant_a, tenant_b):
@@ -109,9 +108,7 @@ def test_catalogue_app_role_is_not_super_not_bypassrls_and_owns_nothing():
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone()[0] == settings.APP_DB_ROLE
-        cursor.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
+        cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         assert cursor.fetchone() == (False, False)
         cursor.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -6,68 +6,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('partners', '0001_initial'),
-        ('tenancy', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("partners", "0001_initial"),
+        ("tenancy", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='invitation',
-            name='partner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='partners.partnerorganization', verbose_name='partner organisation'),
+            model_name="invitation",
+            name="partner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="invitations",
+                to="partners.partnerorganization",
+                verbose_name="partner organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='invitation',
-            name='tenant',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant', verbose_name='tenant'),
+            model_name="invitation",
+            name="tenant",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="tenancy.tenant",
+                verbose_name="tenant",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='partner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='partners.partnerorganization', verbose_name='partner organisation'),
+            model_name="membership",
+            name="partner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="memberships",
+                to="partners.partnerorganization",
+                verbose_name="partner organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='tenant',
-            field=models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant', verbose_name='tenant'),
+            model_name="membership",
+            name="tenant",
+            field=models.ForeignKey(
+                editable=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="tenancy.tenant",
+                verbose_name="tenant",
+            ),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL),
+            model_name="membership",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="memberships",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='usertoken',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL),
+            model_name="usertoken",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="api_tokens",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='apikey',
-            constraint=models.UniqueConstraint(fields=('tenant', 'prefix'), name='accounts_apikey_prefix'),
+            model_name="apikey",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "prefix"), name="accounts_apikey_prefix"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.UniqueConstraint(fields=('tenant', 'token_hash'), name='accounts_invite_token'),
+            model_name="invitation",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "token_hash"), name="accounts_invite_token"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invitation',
-            constraint=models.UniqueConstraint(condition=models.Q(('accepted_at__isnull', True), ('revoked_at__isnull', True)), fields=('tenant', 'email'), name='accounts_one_open_invitation_per_email'),
+            model_name="invitation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("accepted_at__isnull", True), ("revoked_at__isnull", True)),
+                fields=("tenant", "email"),
+                name="accounts_one_open_invitation_per_email",
+            ),
         ),
         migrations.AddIndex(
-            model_name='membership',
-            index=models.Index(fields=['tenant', 'partner', 'role'], name='accounts_me_tenant__1ddbc1_idx'),
+            model_name="membership",
+            index=models.Index(
+                fields=["tenant", "partner", "role"], name="accounts_me_tenant__1ddbc1_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('tenant', 'user'), name='accounts_membership_once'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "user"), name="accounts_membership_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('partner__isnull', False), ('role__in', ['partner_admin', 'partner_rep'])), models.Q(('partner__isnull', True), ('role__in', ['finance', 'tenant_admin', 'channel_manager'])), _connector='OR'), name='accounts_membership_partner_matches_role'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("partner__isnull", False), ("role__in", ["partner_admin", "partner_rep"])
+                    ),
+                    models.Q(
+                        ("partner__isnull", True),
+                        ("role__in", ["finance", "tenant_admin", "channel_manager"]),
+                    ),
+                    _connector="OR",
+                ),
+                name="accounts_membership_partner_matches_role",
+            ),
         ),
     ]

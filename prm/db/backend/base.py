@@ -17,9 +17,7 @@ from psycopg.pq import TransactionStatus
 
 from prm.tenancy.context import db_context
 
-_SET_CONTEXT = (
-    "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)"
-)
+_SET_CONTEXT = "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)"
 _NO_CONTEXT = ("", "")
 
 

@@ -6,35 +6,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenancy', '0001_initial'),
+        ("tenancy", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=100, verbose_name='job')),
-                ('run_key', models.CharField(blank=True, max_length=100, verbose_name='run key')),
-                ('task_id', models.CharField(blank=True, max_length=64, verbose_name='task id')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16, verbose_name='status')),
-                ('started_at', models.DateTimeField(auto_now_add=True, verbose_name='started')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('progress_done', models.PositiveIntegerField(default=0, verbose_name='done')),
-                ('progress_total', models.PositiveIntegerField(blank=True, null=True, verbose_name='total')),
-                ('counts', models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='counts')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant', verbose_name='tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(max_length=100, verbose_name="job")),
+                ("run_key", models.CharField(blank=True, max_length=100, verbose_name="run key")),
+                ("task_id", models.CharField(blank=True, max_length=64, verbose_name="task id")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("started_at", models.DateTimeField(auto_now_add=True, verbose_name="started")),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                ("progress_done", models.PositiveIntegerField(default=0, verbose_name="done")),
+                (
+                    "progress_total",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="total"),
+                ),
+                (
+                    "counts",
+                    models.JSONField(
+                        default=dict,
+                        encoder=django.core.serializers.json.DjangoJSONEncoder,
+                        verbose_name="counts",
+                    ),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                        verbose_name="tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'job run',
-                'verbose_name_plural': 'job runs',
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'job', '-started_at'], name='jobs_jobrun_tenant__eac995_idx')],
+                "verbose_name": "job run",
+                "verbose_name_plural": "job runs",
+                "ordering": ["-started_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["tenant", "job", "-started_at"],
+                        name="jobs_jobrun_tenant__eac995_idx",
+                    )
+                ],
             },
         ),
     ]

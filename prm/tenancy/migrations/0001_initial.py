@@ -2,50 +2,129 @@
 
 import django.core.validators
 import django.db.models.deletion
-import prm.tenancy.models
 from django.db import migrations, models
+
+import prm.tenancy.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('slug', models.SlugField(max_length=63, unique=True, verbose_name='slug')),
-                ('default_language', models.CharField(choices=[('en', 'English'), ('zh-hans', 'Simplified Chinese'), ('ms', 'Malay')], default='en', max_length=10, verbose_name='default language')),
-                ('default_currency', models.CharField(choices=[('CNY', 'CNY'), ('MYR', 'MYR'), ('USD', 'USD'), ('SGD', 'SGD'), ('EUR', 'EUR'), ('GBP', 'GBP'), ('AUD', 'AUD'), ('HKD', 'HKD'), ('IDR', 'IDR'), ('THB', 'THB'), ('JPY', 'JPY')], default='USD', max_length=3, verbose_name='default currency')),
-                ('time_zone', models.CharField(default='UTC', max_length=64, validators=[prm.tenancy.models.validate_time_zone], verbose_name='time zone')),
-                ('brand_color', models.CharField(default='#1f6feb', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'Enter a colour such as #1f6feb.')], verbose_name='brand colour')),
-                ('require_mfa_for_staff', models.BooleanField(default=False, verbose_name='require two-factor authentication for staff')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("slug", models.SlugField(max_length=63, unique=True, verbose_name="slug")),
+                (
+                    "default_language",
+                    models.CharField(
+                        choices=[
+                            ("en", "English"),
+                            ("zh-hans", "Simplified Chinese"),
+                            ("ms", "Malay"),
+                        ],
+                        default="en",
+                        max_length=10,
+                        verbose_name="default language",
+                    ),
+                ),
+                (
+                    "default_currency",
+                    models.CharField(
+                        choices=[
+                            ("CNY", "CNY"),
+                            ("MYR", "MYR"),
+                            ("USD", "USD"),
+                            ("SGD", "SGD"),
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("AUD", "AUD"),
+                            ("HKD", "HKD"),
+                            ("IDR", "IDR"),
+                            ("THB", "THB"),
+                            ("JPY", "JPY"),
+                        ],
+                        default="USD",
+                        max_length=3,
+                        verbose_name="default currency",
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="UTC",
+                        max_length=64,
+                        validators=[prm.tenancy.models.validate_time_zone],
+                        verbose_name="time zone",
+                    ),
+                ),
+                (
+                    "brand_color",
+                    models.CharField(
+                        default="#1f6feb",
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$", "Enter a colour such as #1f6feb."
+                            )
+                        ],
+                        verbose_name="brand colour",
+                    ),
+                ),
+                (
+                    "require_mfa_for_staff",
+                    models.BooleanField(
+                        default=False, verbose_name="require two-factor authentication for staff"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
             ],
             options={
-                'verbose_name': 'tenant',
-                'verbose_name_plural': 'tenants',
-                'ordering': ['name'],
+                "verbose_name": "tenant",
+                "verbose_name_plural": "tenants",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TenantDomain',
+            name="TenantDomain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('domain', models.CharField(max_length=253, unique=True, verbose_name='domain')),
-                ('is_primary', models.BooleanField(default=False, verbose_name='primary')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='domains', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("domain", models.CharField(max_length=253, unique=True, verbose_name="domain")),
+                ("is_primary", models.BooleanField(default=False, verbose_name="primary")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="domains",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tenant domain',
-                'verbose_name_plural': 'tenant domains',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_primary', True)), fields=('tenant',), name='tenancy_one_primary_domain')],
+                "verbose_name": "tenant domain",
+                "verbose_name_plural": "tenant domains",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_primary", True)),
+                        fields=("tenant",),
+                        name="tenancy_one_primary_domain",
+                    )
+                ],
             },
         ),
     ]

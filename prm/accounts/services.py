@@ -1,0 +1,209 @@
+"""Writes for people and access: invitations, memberships, API credentials."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from prm.accounts.models import ApiKey, Invitation, Membership, User, UserToken
+from prm.accounts.roles import PARTNER_ROLES, STAFF_ROLES, Capability, Role, can
+from prm.audit.services import record
+from prm.errors import Conflict, DomainError, NotFound, PermissionDenied
+from prm.tenancy.context import require_tenant
+
+INVITATION_DAYS = 14
+
+
+def _check_may_invite(*, membership, role: str, partner) -> None:
+    if role in STAFF_ROLES:
+        if partner is not None:
+            raise DomainError(_("Staff do not belong to a partner organisation."), field="partner")
+        if not can(membership, Capability.MANAGE_STAFF):
+            raise PermissionDenied(_("Only a tenant admin can invite staff."))
+        return
+    if role not in PARTNER_ROLES:
+        raise DomainError(_("Choose a valid role."), field="role")
+    if partner is None:
+        raise DomainError(_("Choose the partner organisation."), field="partner")
+    if can(membership, Capability.INVITE_ANY_PARTNER_USER):
+        return
+    if can(membership, Capability.MANAGE_OWN_ORG_USERS) and membership.partner_id == partner.pk:
+        return
+    raise PermissionDenied(_("You can only invite people to your own organisation."))
+
+
+def invite_user(
+    *, email: str, role: str, partner=None, actor, membership, base_url: str
+) -> Invitation:
+    """Invite someone to the tenant with a role; e-mails them a link to join."""
+    email = User.objects.normalize_email(email).strip().lower()
+    _check_may_invite(membership=membership, role=role, partner=partner)
+    tenant = require_tenant()
+    if Membership.objects.filter(user__email=email, is_active=True).exists():
+        raise Conflict(_("%(email)s already has access.") % {"email": email}, field="email")
+    token, token_hash = Invitation.new_token()
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                email=email,
+                role=role,
+                partner=partner,
+                token_hash=token_hash,
+                invited_by=actor,
+                expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+            )
+            record(
+                actor=actor,
+                action="invitation.sent",
+                target=invitation,
+                summary=f"{email} as {role}",
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            _("An invitation for %(email)s is already open.") % {"email": email}, field="email"
+        ) from exc
+    link = f"{base_url.rstrip('/')}/accounts/invitation/{token}/"
+    with translation.override(tenant.default_language):
+        body = render_to_string(
+            "accounts/email/invitation.txt",
+            {"tenant": tenant, "invitation": invitation, "link": link, "inviter": actor},
+        )
+        subject = _("You are invited to %(tenant)s's partner portal") % {"tenant": tenant.name}
+    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email]))
+    return invitation
+
+
+def open_invitation(*, token: str) -> Invitation:
+    invitation = (
+        Invitation.objects.filter(token_hash=Invitation.hash_token(token))
+        .select_related("partner")
+        .first()
+    )
+    if invitation is None or not invitation.is_open:
+        raise NotFound(_("This invitation link is invalid or has expired."))
+    return invitation
+
+
+def accept_invitation(
+    *, token: str, user: User | None, full_name: str = "", password: str = ""
+) -> Membership:
+    """Accept an invitation: create the person's login if new, then the membership.
+
+    ``user`` is the signed-in person, if any; they must be the invited address.
+    """
+    with transaction.atomic():
+        invitation = open_invitation(token=token)
+        Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+        if user is not None and user.is_authenticated:
+            if user.email.lower() != invitation.email:
+                raise PermissionDenied(
+                    _("This invitation was sent to %(email)s. Sign out and open the link again.")
+                    % {"email": invitation.email}
+                )
+        else:
+            user = User.objects.filter(email=invitation.email).first()
+            if user is None:
+                if not password:
+                    raise DomainError(_("Choose a password."), field="password")
+                user = User.objects.create_user(
+                    email=invitation.email, password=password, full_name=full_name.strip()
+                )
+        membership, created = Membership.objects.get_or_create(
+            user=user,
+            defaults={"role": invitation.role, "partner": invitation.partner},
+        )
+        if not created:
+            membership.role = invitation.role
+            membership.partner = invitation.partner
+            membership.is_active = True
+            membership.save(update_fields=["role", "partner", "is_active"])
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        record(
+            actor=user,
+            action="invitation.accepted",
+            target=membership,
+            summary=f"{user.email} as {membership.role}",
+        )
+    return membership
+
+
+def _check_may_manage(*, membership, target: Membership) -> None:
+    if target.is_staff_role:
+        if not can(membership, Capability.MANAGE_STAFF):
+            raise PermissionDenied()
+        return
+    if can(membership, Capability.INVITE_ANY_PARTNER_USER):
+        return
+    if (
+        can(membership, Capability.MANAGE_OWN_ORG_USERS)
+        and membership.partner_id == target.partner_id
+    ):
+        return
+    raise PermissionDenied()
+
+
+def set_membership_active(*, target: Membership, active: bool, actor, membership) -> Membership:
+    """Deactivate (or reactivate) someone's access; nobody can lock themselves out."""
+    _check_may_manage(membership=membership, target=target)
+    if target.user_id == getattr(actor, "pk", None) and not active:
+        raise DomainError(_("You cannot deactivate your own access."), code="self")
+    with transaction.atomic():
+        target.is_active = active
+        target.save(update_fields=["is_active"])
+        record(
+            actor=actor,
+            action="membership.activated" if active else "membership.deactivated",
+            target=target,
+            summary=str(target.user),
+        )
+    return target
+
+
+def change_role(*, target: Membership, role: str, actor, membership) -> Membership:
+    """Change a partner user's role within their organisation (admin ↔ rep)."""
+    _check_may_manage(membership=membership, target=target)
+    if target.is_partner_role != (role in PARTNER_ROLES):
+        raise DomainError(_("A partner user keeps a partner role."), field="role")
+    if target.user_id == getattr(actor, "pk", None):
+        raise DomainError(_("You cannot change your own role."), code="self")
+    with transaction.atomic():
+        old = target.role
+        target.role = role
+        target.save(update_fields=["role"])
+        record(
+            actor=actor,
+            action="membership.role_changed",
+            target=target,
+            data={"from": old, "to": role},
+        )
+    return target
+
+
+def create_api_key(
+    *, name: str, role: str = Role.CHANNEL_MANAGER, actor, membership
+) -> tuple[ApiKey, str]:
+    """Create a tenant API key; the full key is returned once and never stored."""
+    if not can(membership, Capability.MANAGE_API_KEYS):
+        raise PermissionDenied()
+    if role not in STAFF_ROLES:
+        raise DomainError(_("An API key acts with a staff role."), field="role")
+    key, prefix, key_hash = ApiKey.generate()
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            name=name, prefix=prefix, key_hash=key_hash, role=role, created_by=actor
+        )
+        record(actor=actor, action="api_key.created", target=api_key, summary=name)
+    return api_key, key
+
+
+def create_user_token(*, user: User, name: str) -> tuple[UserToken, str]:
+    key, key_hash = UserToken.generate()
+    token = UserToken.objects.create(user=user, name=name, key_hash=key_hash)
+    return token, key
