@@ -3,9 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from prm.views import health
+
 urlpatterns = [
+    path("health/", health, name="health"),
     path("console/", admin.site.urls),
+    path("accounts/", include("prm.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("prm.api.urls")),
     path("", include("prm.portal.urls")),
 ]

@@ -3,9 +3,11 @@
 from django.urls import include, path
 
 from prm.console.site import platform_site
+from prm.views import health
 
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("health/", health, name="health"),
     path("", platform_site.urls),
 ]
