@@ -106,8 +106,8 @@ class Membership(TenantModel):
             models.UniqueConstraint(fields=["tenant", "user"], name="accounts_membership_once"),
             models.CheckConstraint(
                 condition=(
-                    Q(role__in=[r.value for r in PARTNER_ROLES], partner__isnull=False)
-                    | Q(role__in=[r.value for r in STAFF_ROLES], partner__isnull=True)
+                    Q(role__in=sorted(PARTNER_ROLES), partner__isnull=False)
+                    | Q(role__in=sorted(STAFF_ROLES), partner__isnull=True)
                 ),
                 name="accounts_membership_partner_matches_role",
             ),

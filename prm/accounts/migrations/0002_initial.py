@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
                     ),
                     models.Q(
                         ("partner__isnull", True),
-                        ("role__in", ["finance", "tenant_admin", "channel_manager"]),
+                        ("role__in", ["channel_manager", "finance", "tenant_admin"]),
                     ),
                     _connector="OR",
                 ),
