@@ -1,3 +1,13 @@
-"""Account pages that allauth does not provide (filled in by the portal work)."""
+"""Account pages allauth does not provide; mounted at /accounts/ before allauth."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from prm.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("invitation/<str:token>/", views.accept_invitation, name="invitation"),
+    path("switch/", views.switch, name="switch"),
+    path("switch/<int:membership_id>/", views.switch_to, name="switch_to"),
+    path("handoff/", views.handoff, name="handoff"),
+]

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "prm.context_processors.portal",
+                "prm.portal.context.tenant_switcher",
             ],
         },
     },

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q
 from django.shortcuts import render
+from django.utils import timezone
 
 from prm.tenancy.context import deactivate, tenant_context
 from prm.tenancy.models import Tenant
@@ -42,8 +43,10 @@ class TenantMiddleware:
         if tenant is None:
             return render(request, "tenancy/unknown_host.html", {"host": host}, status=404)
         request.tenant = tenant
+        timezone.activate(tenant.time_zone)
         try:
             with tenant_context(tenant):
                 return self.get_response(request)
         finally:
+            timezone.deactivate()
             deactivate()

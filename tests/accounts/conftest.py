@@ -1,0 +1,1 @@
+from tests.portal.fixtures import english, world  # noqa: F401  (shared fixtures)
