@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from partners.models import PartnerOrganization, TierChange
-from prm.accounts.models import Membership
+from partners.models import PartnerOrganization, PartnerType, Tier, TierChange
+from prm.accounts.models import Invitation, Membership
 from prm.accounts.roles import Capability, can
 
 
@@ -43,3 +44,48 @@ def tier_history(*, partner: PartnerOrganization) -> QuerySet[TierChange]:
     return TierChange.objects.filter(partner=partner).select_related(
         "from_tier", "to_tier", "changed_by"
     )
+
+
+def partner_of(*, membership) -> PartnerOrganization | None:
+    """The partner user's own organisation with its type, tier and active-user count."""
+    if membership is None or not membership.partner_id:
+        return None
+    return partners_visible_to(membership=membership).filter(pk=membership.partner_id).first()
+
+
+def active_team_of(*, partner: PartnerOrganization) -> QuerySet[Membership]:
+    return team_of(partner=partner).filter(is_active=True)
+
+
+def open_invitations_of(*, partner: PartnerOrganization) -> QuerySet[Invitation]:
+    """Invitations to the organisation that can still be accepted, newest first."""
+    return (
+        Invitation.objects.filter(
+            partner=partner,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
+
+
+def memberships_of_user(*, user) -> list[Membership]:
+    """The user's active memberships in every tenant (for the tenant switcher).
+
+    Other tenants' rows are readable only inside ``user_context(user.pk)``,
+    which the membership middleware opens for every signed-in request."""
+    if user is None or not user.is_authenticated:
+        return []
+    return Membership.for_user_everywhere(user)
+
+
+def tier_ladder() -> QuerySet[Tier]:
+    """The tenant's tiers, entry tier first; every member may read the ladder."""
+    return Tier.objects.order_by("rank")
+
+
+def partner_type_catalogue() -> QuerySet[PartnerType]:
+    """The tenant's partner types, by name."""
+    return PartnerType.objects.order_by("name")

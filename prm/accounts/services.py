@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -207,3 +210,108 @@ def create_user_token(*, user: User, name: str) -> tuple[UserToken, str]:
     key, key_hash = UserToken.generate()
     token = UserToken.objects.create(user=user, name=name, key_hash=key_hash)
     return token, key
+
+
+def revoke_invitation(*, invitation: Invitation, actor, membership) -> Invitation:
+    """Withdraw an open invitation so its link stops working."""
+    _check_may_invite(membership=membership, role=invitation.role, partner=invitation.partner)
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.accepted_at is not None or locked.revoked_at is not None:
+            raise Conflict(_("This invitation is no longer open."), code="invitation_closed")
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        record(actor=actor, action="invitation.revoked", target=locked, summary=locked.email)
+    return locked
+
+
+# --- Tenant switching ---------------------------------------------------------
+# Sessions are per host, so moving to another tenant's portal hands the person
+# over with a signed token: it names the user, the membership and the target
+# tenant, lives HANDOFF_MAX_AGE seconds and is single-use (its nonce is claimed
+# in the shared cache with ``cache.add``, which only one request can win).
+
+HANDOFF_SALT = "prm.accounts.handoff"
+HANDOFF_MAX_AGE = 60
+
+
+def _handoff_invalid() -> NotFound:
+    return NotFound(
+        _("This sign-in link is invalid, expired or already used. Sign in again."),
+        code="handoff_invalid",
+    )
+
+
+def create_handoff_token(*, user: User, membership: Membership) -> str:
+    """A short-lived token that signs ``user`` in on ``membership``'s tenant host."""
+    if membership.user_id != user.pk or not membership.is_active or not user.is_active:
+        raise PermissionDenied()
+    payload = {
+        "u": user.pk,
+        "m": membership.pk,
+        "t": membership.tenant_id,
+        "n": secrets.token_urlsafe(16),
+    }
+    return signing.dumps(payload, salt=HANDOFF_SALT)
+
+
+def redeem_handoff_token(*, token: str) -> Membership:
+    """Check a handoff token for the active tenant and claim it; returns the membership.
+
+    Raises ``NotFound`` when the token is tampered with, expired, meant for
+    another tenant, already used, or its membership is no longer active.
+    """
+    tenant = require_tenant()
+    try:
+        payload = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
+    except signing.BadSignature as exc:  # includes SignatureExpired
+        raise _handoff_invalid() from exc
+    if not isinstance(payload, dict):
+        raise _handoff_invalid()
+    user_id, membership_id = payload.get("u"), payload.get("m")
+    nonce, tenant_id = payload.get("n"), payload.get("t")
+    if not (isinstance(user_id, int) and isinstance(membership_id, int) and nonce):
+        raise _handoff_invalid()
+    if tenant_id != tenant.pk:
+        raise _handoff_invalid()
+    if not cache.add(f"accounts:handoff:{nonce}", 1, timeout=HANDOFF_MAX_AGE * 2):
+        raise _handoff_invalid()
+    membership = (
+        Membership.objects.filter(
+            pk=membership_id, user_id=user_id, is_active=True, user__is_active=True
+        )
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise _handoff_invalid()
+    return membership
+
+
+# --- Personal API tokens --------------------------------------------------------
+
+
+def revoke_user_token(*, token: UserToken, actor) -> UserToken:
+    """Revoke one of the actor's own personal API tokens; it stops working at once."""
+    if token.user_id != getattr(actor, "pk", None):
+        raise PermissionDenied()
+    if token.revoked_at is None:
+        with transaction.atomic():
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            record(actor=actor, action="api_token.revoked", target=token, summary=token.name)
+    return token
+
+
+def revoke_api_key(*, api_key: ApiKey, actor, membership) -> ApiKey:
+    """Revoke a tenant API key; integrations using it are refused from then on."""
+    if not can(membership, Capability.MANAGE_API_KEYS):
+        raise PermissionDenied()
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is not None:
+            raise Conflict(_("This API key is already revoked."), code="api_key_revoked")
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        record(actor=actor, action="api_key.revoked", target=locked, summary=locked.name)
+    return locked

@@ -1,4 +1,11 @@
-"""Personal tokens and tenant API keys."""
+"""Personal tokens and tenant API keys.
+
+Both are only valid on a tenant's host. A personal token belongs to a person,
+not to a tenant, so it grants exactly what that person's active membership in
+the *current* tenant grants, and nothing where they have none. An API key
+belongs to one tenant (its lookup goes through the tenant-scoped manager, so
+another tenant's key is simply unknown here) and acts with a staff role.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ class ApiKeyMembership:
     partner = None
     partner_id = None
     user = None
+    pk = None
 
     @property
     def is_staff_role(self) -> bool:
@@ -51,6 +59,18 @@ class _PrefixedHeader(authentication.BaseAuthentication):
         return self.keyword
 
 
+def _needs_mfa(tenant, membership) -> bool:
+    """Staff of a tenant that requires two-factor authentication must have set it up;
+    a token must not be a way around the rule the web sign-in enforces."""
+    if not (tenant.require_mfa_for_staff and membership.is_staff_role):
+        return False
+    from allauth.mfa.models import Authenticator
+
+    return not Authenticator.objects.filter(
+        user_id=membership.user_id, type=Authenticator.Type.TOTP
+    ).exists()
+
+
 class MembershipTokenAuthentication(_PrefixedHeader):
     keyword = "Token"
 
@@ -58,6 +78,9 @@ class MembershipTokenAuthentication(_PrefixedHeader):
         key = self.credential(request)
         if key is None:
             return None
+        tenant = current_tenant()
+        if tenant is None:
+            raise exceptions.AuthenticationFailed(_("Use the API on a tenant's host."))
         token = (
             UserToken.objects.select_related("user")
             .filter(key_hash=UserToken.hash_key(key), revoked_at__isnull=True)
@@ -65,15 +88,18 @@ class MembershipTokenAuthentication(_PrefixedHeader):
         )
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
-        if current_tenant() is None:
-            raise exceptions.AuthenticationFailed(_("Use the API on a tenant's host."))
+        # The tenant-scoped manager: only a membership in *this* tenant counts.
         membership = (
             Membership.objects.filter(user=token.user, is_active=True)
-            .select_related("partner")
+            .select_related("partner__tier", "partner__partner_type")
             .first()
         )
         if membership is None:
             raise exceptions.AuthenticationFailed(_("This token has no access to this tenant."))
+        if _needs_mfa(tenant, membership):
+            raise exceptions.AuthenticationFailed(
+                _("Set up two-factor authentication before using the API.")
+            )
         UserToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         request._request.membership = membership
         return token.user, token

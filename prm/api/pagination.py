@@ -1,3 +1,5 @@
+"""Page-number pagination: ``?page=2&page_size=100`` (50 by default, at most 200)."""
+
 from rest_framework import pagination
 
 
