@@ -1,27 +1,67 @@
 """The staff console: Django's admin site, scoped to the tenant and the role.
 
 Only members with a staff role of the current tenant get in (partner users
-never do); each ModelAdmin declares which capability lets a role see or
-change it (``prm.console.admin_base.ConsoleModelAdmin``). Login goes through
-allauth, so its rate limits and two-factor authentication apply here too.
+never do: a signed-in person without console access gets a 403 page, not a
+login form); each ModelAdmin declares which capability lets a role see or
+change it (``prm.console.admin_base.ConsoleModelAdmin``), and the console
+refuses plain ModelAdmins from our own apps. Login goes through allauth, so its
+rate limits and two-factor authentication apply here too.
+
+``platform_site`` is the same machinery on the bare platform host, for
+platform operators (superusers) only: tenant provisioning and logins.
 """
 
 from __future__ import annotations
 
+from functools import update_wrapper
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from prm.accounts.roles import Capability, can
 
+# Apps whose own admin.py registers global tables (auth groups, allauth's
+# e-mail addresses and authenticators) on the default site: the console skips them.
+THIRD_PARTY_ADMIN_MODULES = ("django.", "allauth.")
 
-class ConsoleSite(admin.AdminSite):
+
+class AllauthLoginMixin:
+    """Send sign-in to allauth and answer signed-in outsiders with a 403 page."""
+
+    forbidden_template = "console/forbidden.html"
+
+    def forbidden(self, request):
+        return render(request, self.forbidden_template, {"site": self}, status=403)
+
+    def login(self, request, extra_context=None):
+        if request.user.is_authenticated and not self.has_permission(request):
+            return self.forbidden(request)
+        index = reverse("admin:index", current_app=self.name)
+        next_url = request.GET.get("next") or index
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+    def password_change(self, request, extra_context=None):
+        return redirect("account_change_password")
+
+    def admin_view(self, view, cacheable=False):
+        inner = super().admin_view(view, cacheable)
+
+        def guarded(request, *args, **kwargs):
+            if request.user.is_authenticated and not self.has_permission(request):
+                return self.forbidden(request)
+            return inner(request, *args, **kwargs)
+
+        return update_wrapper(guarded, inner)
+
+
+class ConsoleSite(AllauthLoginMixin, admin.AdminSite):
     site_title = _("Partner console")
     site_header = _("Partner console")
     index_title = _("Console")
+    index_template = "console/index.html"
     enable_nav_sidebar = True
 
     def has_permission(self, request) -> bool:
@@ -31,13 +71,18 @@ class ConsoleSite(admin.AdminSite):
             and can(getattr(request, "membership", None), Capability.USE_CONSOLE)
         )
 
-    def login(self, request, extra_context=None):
-        if request.user.is_authenticated and not self.has_permission(request):
-            from django.shortcuts import render
+    def register(self, model_or_iterable, admin_class=None, **options):
+        from prm.console.admin_base import ConsoleModelAdmin
 
-            return render(request, "console/forbidden.html", status=403)
-        next_url = request.GET.get("next") or reverse("admin:index")
-        return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+        if admin_class is None or not issubclass(admin_class, ConsoleModelAdmin):
+            module = admin_class.__module__ if admin_class else ""
+            if module.startswith(THIRD_PARTY_ADMIN_MODULES):
+                return
+            raise TypeError(
+                f"{admin_class or 'ModelAdmin'} must subclass ConsoleModelAdmin to be "
+                "registered on the tenant console."
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def each_context(self, request):
         context = super().each_context(request)
@@ -49,13 +94,22 @@ class ConsoleSite(admin.AdminSite):
         context["membership"] = getattr(request, "membership", None)
         return context
 
+    def index(self, request, extra_context=None):
+        from prm.audit.models import AuditEvent
 
-class PlatformSite(admin.AdminSite):
+        extra_context = dict(extra_context or {})
+        if can(request.membership, Capability.VIEW_AUDIT):
+            extra_context["recent_events"] = list(AuditEvent.objects.select_related("actor")[:10])
+        return super().index(request, extra_context)
+
+
+class PlatformSite(AllauthLoginMixin, admin.AdminSite):
     """Tenant provisioning on the bare host, for platform operators only."""
 
     site_title = _("PRM platform")
     site_header = _("PRM platform administration")
     index_title = _("Tenants and operators")
+    site_url = None
 
     def has_permission(self, request) -> bool:
         return bool(request.user.is_active and request.user.is_superuser)

@@ -1,0 +1,1 @@
+"""Background jobs: the JobRun record, the tenant-scoped task base and the fan-out."""

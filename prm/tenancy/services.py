@@ -1,0 +1,102 @@
+"""Platform-level writes: provisioning a tenant for a new vendor.
+
+Only platform operators (superusers, on the bare platform host) call these.
+Everything a new tenant owns is written inside ``tenant_context(tenant)`` so
+the fail-closed managers and row-level security apply exactly as they do for
+the tenant's own staff.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from partners.defaults import seed_catalogue
+from prm.accounts.models import Invitation, User
+from prm.accounts.roles import Role
+from prm.accounts.services import INVITATION_DAYS
+from prm.audit.services import record
+from prm.errors import Conflict, DomainError, PermissionDenied
+from prm.tenancy.context import tenant_context
+from prm.tenancy.models import Tenant
+
+
+def provision_tenant(
+    *,
+    name: str,
+    slug: str,
+    default_language: str,
+    default_currency: str,
+    time_zone: str,
+    admin_email: str,
+    actor: User,
+    base_url: str,
+    brand_color: str | None = None,
+) -> tuple[Tenant, Invitation]:
+    """Create a tenant with the default catalogue and invite its first tenant admin.
+
+    The invitation is e-mailed (in the tenant's default language) once the
+    transaction commits; the link points at ``base_url``, the tenant's host.
+    """
+    if not (actor and actor.is_active and actor.is_superuser):
+        raise PermissionDenied(_("Only platform operators can provision tenants."))
+    slug = slug.strip().lower()
+    admin_email = User.objects.normalize_email(admin_email).strip().lower()
+    if Tenant.objects.filter(slug=slug).exists():
+        raise Conflict(_("The slug %(slug)s is taken.") % {"slug": slug}, field="slug")
+    token, token_hash = Invitation.new_token()
+    with transaction.atomic():
+        tenant = Tenant(
+            name=name.strip(),
+            slug=slug,
+            default_language=default_language,
+            default_currency=default_currency,
+            time_zone=time_zone,
+        )
+        if brand_color:
+            tenant.brand_color = brand_color
+        try:
+            tenant.full_clean()
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise DomainError(messages[0], code="invalid", field=field) from exc
+        tenant.save()
+        with tenant_context(tenant), translation.override(tenant.default_language):
+            seed_catalogue()
+            invitation = Invitation.objects.create(
+                email=admin_email,
+                role=Role.TENANT_ADMIN,
+                token_hash=token_hash,
+                invited_by=actor,
+                expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+            )
+            record(
+                actor=actor,
+                action="tenant.provisioned",
+                target=tenant,
+                summary=tenant.name,
+                data={"slug": tenant.slug, "admin_email": admin_email},
+            )
+            record(
+                actor=actor,
+                action="invitation.sent",
+                target=invitation,
+                summary=f"{admin_email} as {Role.TENANT_ADMIN.value}",
+            )
+            link = f"{base_url.rstrip('/')}/accounts/invitation/{token}/"
+            body = render_to_string(
+                "accounts/email/invitation.txt",
+                {"tenant": tenant, "invitation": invitation, "link": link, "inviter": actor},
+            )
+            subject = _("You are invited to %(tenant)s's partner portal") % {"tenant": tenant.name}
+        transaction.on_commit(
+            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [admin_email])
+        )
+    return tenant, invitation
