@@ -26,3 +26,7 @@ _TEST_REDIS = _redis_db(REDIS_URL, os.environ.get("PRM_TEST_REDIS_DB", "1"))  # 
 CACHES["default"]["LOCATION"] = _TEST_REDIS  # noqa: F405
 CELERY_BROKER_URL = _TEST_REDIS
 CELERY_RESULT_BACKEND = _TEST_REDIS
+# Serve static files straight from the app folders; no collectstatic needed.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
