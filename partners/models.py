@@ -49,6 +49,7 @@ class Tier(TenantModel):
         help_text=_("Commission percentage partners in this tier earn."),
     )
     mdf_percentage = models.DecimalField(
+        # xgettext:no-python-format
         _("MDF (% of partner-sourced revenue)"),
         max_digits=5,
         decimal_places=2,
