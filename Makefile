@@ -47,6 +47,7 @@ browsers:
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy prm partners deals incentives mdf enablement
 
 check: install
 	@$(SERVICES) && PRM_DB_AS_OWNER=1 $(PY) manage.py makemigrations --check --dry-run -v 1

@@ -48,7 +48,7 @@ def _form_data(form, fields) -> dict:
 
 
 class AssignTierForm(forms.Form):
-    tier = forms.ModelChoiceField(queryset=None, label=_("New tier"))
+    tier: forms.ModelChoiceField[Tier] = forms.ModelChoiceField(queryset=None, label=_("New tier"))
     reason = forms.CharField(
         label=_("Reason"),
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -57,7 +57,9 @@ class AssignTierForm(forms.Form):
 
     def __init__(self, *args, partner: PartnerOrganization, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tier"].queryset = Tier.objects.exclude(pk=partner.tier_id or 0)
+        tier_field = self.fields["tier"]
+        assert isinstance(tier_field, forms.ModelChoiceField)
+        tier_field.queryset = Tier.objects.exclude(pk=partner.tier_id or 0)
 
 
 class TierChangeInline(ReadOnlyConsoleInline):

@@ -7,6 +7,8 @@ own organisation; anything else is a 404), writes through
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -143,6 +145,12 @@ class _CatalogueViewSet(viewsets.ModelViewSet):
         for name in ("create", "update", "partial_update", "destroy")
     }
     filter_backends: list = []
+
+    if TYPE_CHECKING:
+        # Each concrete catalogue calls its services here.
+        def create_entry(self, **kwargs: Any) -> Any: ...
+        def update_entry(self, instance: Any, **kwargs: Any) -> Any: ...
+        def delete_entry(self, instance: Any, **kwargs: Any) -> None: ...
 
     def perform_create(self, serializer):
         serializer.instance = self.create_entry(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import Field, ProtectedError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -148,6 +148,7 @@ def update_partner(
             if name not in data:
                 continue
             field = PartnerOrganization._meta.get_field(name)
+            assert isinstance(field, Field)  # PARTNER_FIELDS are concrete fields
             value = data[name]
             new = value.pk if field.is_relation and value is not None else value
             if getattr(locked, field.attname) != new:

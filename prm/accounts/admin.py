@@ -11,6 +11,8 @@ On the platform site: logins (``User``), for platform operators.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -36,11 +38,14 @@ from prm.console.admin_base import ReadOnlyConsoleAdmin, has_capability
 from prm.console.site import platform_site
 from prm.errors import DomainError
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 PEOPLE_CAPABILITIES = (Capability.MANAGE_STAFF, Capability.INVITE_ANY_PARTNER_USER)
 
 
-def _invitable_roles(request) -> list[tuple[str, str]]:
-    roles = []
+def _invitable_roles(request) -> list[tuple[str, StrOrPromise]]:
+    roles: list[tuple[str, StrOrPromise]] = []
     if has_capability(request, Capability.MANAGE_STAFF):
         roles += [(r.value, r.label) for r in Role if r in STAFF_ROLES]
     if has_capability(request, Capability.INVITE_ANY_PARTNER_USER):
@@ -51,7 +56,7 @@ def _invitable_roles(request) -> list[tuple[str, str]]:
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("E-mail address"))
     role = forms.ChoiceField(label=_("Role"))
-    partner = forms.ModelChoiceField(
+    partner: forms.ModelChoiceField[PartnerOrganization] = forms.ModelChoiceField(
         queryset=None,
         required=False,
         label=_("Partner organisation"),
@@ -60,8 +65,12 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args, roles, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = roles
-        self.fields["partner"].queryset = PartnerOrganization.objects.order_by("legal_name")
+        role_field = self.fields["role"]
+        partner_field = self.fields["partner"]
+        assert isinstance(role_field, forms.ChoiceField)
+        assert isinstance(partner_field, forms.ModelChoiceField)
+        role_field.choices = roles
+        partner_field.queryset = PartnerOrganization.objects.order_by("legal_name")
 
 
 class ConfirmForm(forms.Form):
@@ -295,7 +304,7 @@ class InvitationAdmin(ReadOnlyConsoleAdmin):
         return queryset
 
     @admin.display(description=_("status"))
-    def status(self, obj) -> str:
+    def status(self, obj) -> StrOrPromise:
         if obj.accepted_at:
             return _("Accepted")
         if obj.revoked_at:
@@ -339,7 +348,7 @@ class ApiKeyAdmin(ReadOnlyConsoleAdmin):
         return has_capability(request, Capability.MANAGE_API_KEYS)
 
     @admin.display(description=_("state"))
-    def state(self, obj) -> str:
+    def state(self, obj) -> StrOrPromise:
         return _("Revoked") if obj.revoked_at else _("Active")
 
     def add_view(self, request, form_url="", extra_context=None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -21,7 +22,7 @@ from prm.tenancy.context import all_tenants
 from prm.tenancy.models import TenantManager, TenantModel, TenantQuerySet
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create(self, email: str, password: str | None, **extra):
@@ -45,9 +46,10 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person. ``is_superuser`` marks platform operators (tenant provisioning)."""
 
-    username = None
-    first_name = None
-    last_name = None
+    # Removing AbstractUser's fields is supported by Django; the stubs type them as str.
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField(_("e-mail address"), unique=True)
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
     preferred_language = models.CharField(
@@ -55,8 +57,9 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
-    objects = UserManager()
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    # The stubs pin AbstractUser.objects to auth's username-based UserManager.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = _("user")
@@ -95,7 +98,7 @@ class Membership(TenantModel):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
-    objects = TenantManager.from_queryset(MembershipQuerySet)()
+    objects: ClassVar = TenantManager.from_queryset(MembershipQuerySet)()
     # A person may list their own memberships in every tenant (tenant switcher).
     rls_extra_read_predicate = "user_id = NULLIF(current_setting('app.user_id', true), '')::bigint"
 
@@ -252,6 +255,9 @@ class UserToken(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    # Not stored: set on a token just created so the API can show it once.
+    key: str
 
     class Meta:
         verbose_name = _("personal API token")

@@ -8,6 +8,7 @@ tenant's host, where ``handoff`` redeems it and signs the person in.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import login
@@ -35,7 +36,7 @@ def accept_invitation(request, token: str):
         invitation = services.open_invitation(token=token)
     except DomainError as error:
         return render_page(request, "accounts/invitation_invalid.html", {"error": error}, 404)
-    context = {"invitation": invitation}
+    context: dict[str, Any] = {"invitation": invitation}
     user = request.user
     if user.is_authenticated:
         if user.email.lower() != invitation.email:

@@ -22,7 +22,7 @@ product:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -40,6 +40,15 @@ from prm.audit.models import AuditEvent
 from prm.audit.services import record
 from prm.errors import DomainError
 from prm.tenancy.context import require_tenant
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import BaseModelAdmin
+    from django_stubs_ext import StrOrPromise
+
+    # The mixin below is only ever combined with a ModelAdmin or an inline.
+    _AdminBase = BaseModelAdmin[Any]
+else:
+    _AdminBase = object
 
 CapabilitySpec = Capability | tuple[Capability, ...] | None
 
@@ -73,12 +82,13 @@ class TenantModelForm(forms.ModelForm):
             self.instance.tenant = require_tenant()
 
     def _get_validation_exclusions(self):
-        exclude = super()._get_validation_exclusions()
+        # Private Django API, missing from django-stubs.
+        exclude = super()._get_validation_exclusions()  # type: ignore[misc]
         exclude.discard("tenant")
         return exclude
 
 
-class CapabilityPermissionsMixin:
+class CapabilityPermissionsMixin(_AdminBase):
     """has_*_permission from declared capabilities (shared by admins and inlines)."""
 
     view_capability: CapabilitySpec = None
@@ -204,12 +214,12 @@ class ConsoleModelAdmin(CapabilityPermissionsMixin, admin.ModelAdmin):
         request,
         *,
         form_class: type[forms.BaseForm],
-        title: str,
+        title: StrOrPromise,
         perform: Callable[[Any], HttpResponse],
         obj=None,
         form_kwargs: dict[str, Any] | None = None,
-        submit_label: str | None = None,
-        intro: str = "",
+        submit_label: StrOrPromise | None = None,
+        intro: StrOrPromise = "",
     ) -> HttpResponse:
         """Render ``form_class``; a valid POST calls ``perform(form)``, which calls
         a service and returns the response (usually a redirect)."""

@@ -14,6 +14,7 @@ platform operators (superusers) only: tenant provisioning and logins.
 from __future__ import annotations
 
 from functools import update_wrapper
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -27,8 +28,14 @@ from prm.accounts.roles import Capability, can
 # e-mail addresses and authenticators) on the default site: the console skips them.
 THIRD_PARTY_ADMIN_MODULES = ("django.", "allauth.")
 
+if TYPE_CHECKING:
+    # The mixin below is only ever combined with an AdminSite.
+    _SiteBase = admin.AdminSite
+else:
+    _SiteBase = object
 
-class AllauthLoginMixin:
+
+class AllauthLoginMixin(_SiteBase):
     """Send sign-in to allauth and answer signed-in outsiders with a 403 page."""
 
     forbidden_template = "console/forbidden.html"

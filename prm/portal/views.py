@@ -7,6 +7,7 @@ htmx posts get the re-rendered team section back instead.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -69,12 +70,14 @@ def _form_error(form, error: DomainError) -> None:
 def _team_response(request, membership, invite_form=None):
     """The full team page, or only its team section for an htmx request."""
     partner = membership.partner
+    role_field = RoleForm.base_fields["role"]
+    assert isinstance(role_field, forms.ChoiceField)
     context = {
         "partner": partner,
         "members": team_of(partner=partner),
         "invitations": open_invitations_of(partner=partner),
         "invite_form": invite_form or InviteForm(),
-        "role_choices": RoleForm.base_fields["role"].choices,
+        "role_choices": role_field.choices,
     }
     template = "portal/_team.html" if request.htmx else "portal/team.html"
     return render_page(request, template, context)

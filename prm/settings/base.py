@@ -202,7 +202,7 @@ CURRENCIES = ["CNY", "MYR", "USD", "SGD", "EUR", "GBP", "AUD", "HKD", "IDR", "TH
 
 # --- Static ---------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"  # None in dev/test (served from the apps)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -92,11 +93,17 @@ class TenantQuerySet(models.QuerySet):
     pass
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+# Named at module level so django-stubs can type the generated manager class.
+_TenantManagerBase = models.Manager.from_queryset(TenantQuerySet)
+
+
+class TenantManager(_TenantManagerBase):
     """Returns the active tenant's rows only; raises when no tenant is active."""
 
     def get_queryset(self) -> TenantQuerySet:
-        queryset = super().get_queryset()
+        # from_queryset() makes get_queryset() build a TenantQuerySet; the stubs
+        # only know Manager.get_queryset() -> QuerySet.
+        queryset = cast(TenantQuerySet, super().get_queryset())
         if crossing_tenants():
             return queryset
         return queryset.filter(tenant_id=require_tenant().pk)
