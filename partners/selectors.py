@@ -31,10 +31,13 @@ def team_of(*, partner: PartnerOrganization) -> QuerySet[Membership]:
 
 
 def memberships_visible_to(*, membership) -> QuerySet[Membership]:
-    """Staff see every membership; a partner admin or rep sees their organisation's."""
+    """Tenant admins see every membership; other staff see partner users only
+    (not their colleagues); a partner admin or rep sees their organisation's."""
     queryset = Membership.objects.select_related("user", "partner")
-    if can(membership, Capability.VIEW_ALL_PARTNERS):
+    if can(membership, Capability.MANAGE_STAFF):
         return queryset
+    if can(membership, Capability.VIEW_ALL_PARTNERS):
+        return queryset.filter(partner__isnull=False)
     if membership is not None and membership.partner_id:
         return queryset.filter(partner_id=membership.partner_id)
     return queryset.none()

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from partners.models import PartnerOrganization
+from partners.selectors import memberships_visible_to
 from prm.accounts.models import ApiKey, Invitation, Membership, User
 from prm.accounts.roles import PARTNER_ROLES, STAFF_ROLES, Capability, Role
 from prm.accounts.services import (
@@ -126,11 +127,10 @@ class MembershipAdmin(ReadOnlyConsoleAdmin):
     change_form_template = "admin/accounts/membership/change_form.html"
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("user", "partner")
-        if not has_capability(request, Capability.MANAGE_STAFF):
-            # Channel managers manage partner users, not their colleagues.
-            queryset = queryset.filter(partner__isnull=False)
-        return queryset
+        # The same scope as the API: channel managers see partner users, not
+        # their colleagues.
+        visible = memberships_visible_to(membership=request.membership)
+        return super().get_queryset(request).filter(pk__in=visible.values("pk"))
 
     @admin.display(description=_("e-mail address"), ordering="user__email")
     def user_email(self, obj) -> str:

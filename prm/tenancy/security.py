@@ -4,9 +4,10 @@ After every ``migrate`` this module makes sure, for every concrete subclass of
 ``TenantModel``:
 
 * row-level security is enabled **and forced** (so the owner is bound too),
-  with one policy comparing ``tenant_id`` to
+  with a policy comparing ``tenant_id`` to
   ``NULLIF(current_setting('app.tenant_id', true), '')`` — no tenant set means
-  no rows, not an error;
+  no rows, not an error — for every command, plus (only where a model asks
+  for it) a SELECT-only policy that widens reads, never writes;
 * ``UNIQUE (tenant_id, id)`` exists, and every foreign key to another
   tenant-owned table is also enforced as a composite
   ``(tenant_id, <fk>) REFERENCES other (tenant_id, id)``, so no row can point
@@ -81,14 +82,21 @@ def sync_tenant_security() -> None:
             qt = _q(table)
             cursor.execute(f"ALTER TABLE {qt} ENABLE ROW LEVEL SECURITY")
             cursor.execute(f"ALTER TABLE {qt} FORCE ROW LEVEL SECURITY")
-            read = f"tenant_id = {TENANT_SETTING}"
-            if model.rls_extra_read_predicate:
-                read = f"({read}) OR ({model.rls_extra_read_predicate})"
+            strict = f"tenant_id = {TENANT_SETTING}"
             cursor.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {qt}")
+            cursor.execute(f"DROP POLICY IF EXISTS tenant_read ON {qt}")
+            cursor.execute(f"DROP POLICY IF EXISTS tenant_write ON {qt}")
+            # Writes (INSERT, UPDATE, DELETE) only ever touch the active tenant.
             cursor.execute(
-                f"CREATE POLICY tenant_isolation ON {qt} USING ({read}) "
-                f"WITH CHECK (tenant_id = {TENANT_SETTING})"
+                f"CREATE POLICY tenant_write ON {qt} USING ({strict}) WITH CHECK ({strict})"
             )
+            if model.rls_extra_read_predicate:
+                # A second, SELECT-only policy widens reads; permissive policies
+                # are OR-ed per command, so it never applies to writes.
+                cursor.execute(
+                    f"CREATE POLICY tenant_read ON {qt} FOR SELECT "
+                    f"USING ({model.rls_extra_read_predicate})"
+                )
             unique = _name(table, "tenant_id_uniq")
             if not _constraint_exists(cursor, table, unique):
                 cursor.execute(

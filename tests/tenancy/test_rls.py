@@ -123,3 +123,47 @@ def test_tenant_context_does_not_survive_the_transaction(tenant_a):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('app.tenant_id', true)")
         assert cursor.fetchone()[0] in ("", None)
+
+
+def test_widened_reads_never_widen_writes(tenant_a, tenant_b):
+    """A user may *read* their own memberships in every tenant, but raw UPDATE
+    and DELETE still reach only the active tenant's rows."""
+    from prm.tenancy.context import user_context
+    from tests.factories import MembershipFactory
+
+    with tenant_context(tenant_a):
+        mine_a = MembershipFactory()
+    with tenant_context(tenant_b):
+        mine_b = MembershipFactory(user=mine_a.user)
+    with tenant_context(tenant_a), user_context(mine_a.user_id):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM accounts_membership WHERE user_id = %s", [mine_a.user_id]
+            )
+            assert cursor.fetchone()[0] == 2
+            cursor.execute(
+                "UPDATE accounts_membership SET is_active = false WHERE user_id = %s",
+                [mine_a.user_id],
+            )
+            assert cursor.rowcount == 1
+            cursor.execute("DELETE FROM accounts_membership WHERE user_id = %s", [mine_a.user_id])
+            assert cursor.rowcount == 1
+    with tenant_context(tenant_b):
+        mine_b.refresh_from_db()
+        assert mine_b.is_active
+
+
+def test_catalogue_write_policies_are_strict_for_every_tenant_table():
+    tables = {model._meta.db_table for model in tenant_models()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, cmd, qual, with_check FROM pg_policies "
+            "WHERE schemaname = 'public' AND cmd <> 'SELECT'"
+        )
+        writes = {table: (cmd, qual, check) for table, cmd, qual, check in cursor}
+    assert set(writes) == tables
+    for table, (cmd, qual, check) in writes.items():
+        expected = (
+            "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::bigint)"
+        )
+        assert (cmd, qual, check) == ("ALL", expected, expected), table
