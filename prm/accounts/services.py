@@ -255,8 +255,11 @@ def create_handoff_token(*, user: User, membership: Membership) -> str:
     return signing.dumps(payload, salt=HANDOFF_SALT)
 
 
-def redeem_handoff_token(*, token: str) -> Membership:
+def redeem_handoff_token(*, token: str, claim: bool = True) -> Membership:
     """Check a handoff token for the active tenant and claim it; returns the membership.
+
+    With ``claim=False`` the token is only checked (for the confirmation page)
+    and stays usable.
 
     Raises ``NotFound`` when the token is tampered with, expired, meant for
     another tenant, already used, or its membership is no longer active.
@@ -274,7 +277,11 @@ def redeem_handoff_token(*, token: str) -> Membership:
         raise _handoff_invalid()
     if tenant_id != tenant.pk:
         raise _handoff_invalid()
-    if not cache.add(f"accounts:handoff:{nonce}", 1, timeout=HANDOFF_MAX_AGE * 2):
+    nonce_key = f"accounts:handoff:{nonce}"
+    if claim:
+        if not cache.add(nonce_key, 1, timeout=HANDOFF_MAX_AGE * 2):
+            raise _handoff_invalid()
+    elif cache.get(nonce_key) is not None:
         raise _handoff_invalid()
     membership = (
         Membership.objects.filter(

@@ -10,4 +10,7 @@ urlpatterns = [
     path("switch/", views.switch, name="switch"),
     path("switch/<int:membership_id>/", views.switch_to, name="switch_to"),
     path("handoff/", views.handoff, name="handoff"),
+    # Replaces allauth's e-mail management: invitations and memberships are
+    # keyed on the address, so only administrators change it.
+    path("email/", views.email_managed, name="email_managed"),
 ]

@@ -99,9 +99,24 @@ def switch_to(request, membership_id: int):
 
 @never_cache
 def handoff(request):
+    """GET shows whose portal the link opens; only a CSRF-protected POST signs in,
+    so a link sent by someone else cannot silently sign a visitor in as them."""
+    token = (
+        request.POST.get("token", "") if request.method == "POST" else request.GET.get("token", "")
+    )
     try:
-        membership = services.redeem_handoff_token(token=request.GET.get("token", ""))
+        membership = services.redeem_handoff_token(token=token, claim=request.method == "POST")
     except DomainError as error:
         return render_page(request, "accounts/handoff_invalid.html", {"error": error}, error.status)
+    if request.method != "POST":
+        signed_in = request.user if request.user.is_authenticated else None
+        context = {"target": membership, "token": token, "signed_in": signed_in}
+        return render_page(request, "accounts/handoff_confirm.html", context)
     login(request, membership.user, backend=LOGIN_BACKEND)
     return redirect("portal:home")
+
+
+@login_required
+def email_managed(request):
+    """People cannot change their own sign-in address (see urls.py)."""
+    return render_page(request, "accounts/email_managed.html", {}, 200)

@@ -155,3 +155,33 @@ def test_login_page_on_the_platform_host_renders_without_a_tenant(english, db):
     assert "<h1>" in html and "Sign in" in html
     assert "Sign in to the" not in html
     assert "--brand:" not in html
+
+
+@pytest.mark.parametrize("host", ["alpha.localhost", "localhost"])
+def test_nobody_can_change_their_own_sign_in_address(client, tenant_a, host):
+    from prm.accounts.roles import Role
+    from prm.tenancy.context import tenant_context
+    from tests.factories import MembershipFactory
+
+    with tenant_context(tenant_a):
+        member = MembershipFactory(role=Role.PARTNER_REP)
+    client.force_login(member.user)
+    client.cookies["django_language"] = "en"
+    page = client.get("/accounts/email/", HTTP_HOST=host)
+    assert page.status_code == 200
+    assert "cannot be changed here" in page.content.decode()
+    client.post(
+        "/accounts/email/",
+        {"action_add": "", "email": "cfo@vendor.example"},
+        HTTP_HOST=host,
+    )
+    client.post(
+        "/accounts/email/",
+        {"action_primary": "", "email": "cfo@vendor.example"},
+        HTTP_HOST=host,
+    )
+    member.user.refresh_from_db()
+    assert member.user.email != "cfo@vendor.example"
+    from allauth.account.models import EmailAddress
+
+    assert not EmailAddress.objects.filter(email="cfo@vendor.example").exists()

@@ -87,7 +87,7 @@ def test_handoff_signs_the_person_in_on_the_target_host(client, world, two_porta
     token = _token(_switch(client, membership_b)["Location"])
 
     target = Client()
-    response = target.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+    response = target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
 
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:home")
@@ -97,15 +97,46 @@ def test_handoff_signs_the_person_in_on_the_target_host(client, world, two_porta
     assert "Zaman Teknologi Sdn Bhd" in home.content.decode()
 
 
+def test_handoff_link_only_asks_for_confirmation_and_signs_in_on_post(client, world, two_portals):
+    _membership_a, membership_b = two_portals
+    client.force_login(membership_b.user)
+    token = _token(_switch(client, membership_b)["Location"])
+
+    target = Client()
+    target.cookies["django_language"] = "en"
+    page = target.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+
+    assert page.status_code == 200
+    assert SESSION_KEY not in target.session
+    body = page.content.decode()
+    assert membership_b.user.email in body
+    assert 'method="post"' in body and "csrfmiddlewaretoken" in body
+    # Looking at the page does not use the token up.
+    assert target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B).status_code == 302
+    assert int(target.session[SESSION_KEY]) == membership_b.user_id
+
+
+def test_handoff_post_needs_a_csrf_token(client, world, two_portals):
+    _membership_a, membership_b = two_portals
+    client.force_login(membership_b.user)
+    token = _token(_switch(client, membership_b)["Location"])
+
+    target = Client(enforce_csrf_checks=True)
+    response = target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+
+    assert response.status_code == 403
+    assert SESSION_KEY not in target.session
+
+
 def test_handoff_token_is_single_use(client, world, two_portals):
     _membership_a, membership_b = two_portals
     client.force_login(membership_b.user)
     token = _token(_switch(client, membership_b)["Location"])
-    assert Client().get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B).status_code == 302
+    assert Client().post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B).status_code == 302
 
     replay = Client()
     replay.cookies["django_language"] = "en"
-    response = replay.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+    response = replay.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
 
     assert response.status_code == 404
     assert SESSION_KEY not in replay.session
@@ -121,7 +152,7 @@ def test_handoff_token_expires_after_a_minute(client, world, two_portals, monkey
     monkeypatch.setattr(signing.time, "time", real_time)
 
     target = Client()
-    response = target.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+    response = target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
 
     assert response.status_code == 404
     assert SESSION_KEY not in target.session
@@ -153,7 +184,7 @@ def test_tampered_handoff_token_is_refused(client, world, two_portals):
 
     for bad in (forged, flipped, "garbage", ""):
         target = Client()
-        response = target.get(HANDOFF, {"token": bad}, HTTP_HOST=HOST_B)
+        response = target.post(HANDOFF, {"token": bad}, HTTP_HOST=HOST_B)
         assert response.status_code == 404
         assert SESSION_KEY not in target.session
 
@@ -164,12 +195,12 @@ def test_handoff_token_for_tenant_b_is_refused_on_tenant_a_host(client, world, t
     token = _token(_switch(client, membership_b)["Location"])
 
     target = Client()
-    response = target.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_A)
+    response = target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_A)
 
     assert response.status_code == 404
     assert SESSION_KEY not in target.session
     # The failed attempt did not burn the token for its real destination.
-    assert Client().get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B).status_code == 302
+    assert Client().post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B).status_code == 302
 
 
 def test_handoff_refused_when_membership_was_deactivated_meanwhile(client, world, two_portals):
@@ -181,7 +212,7 @@ def test_handoff_refused_when_membership_was_deactivated_meanwhile(client, world
         membership_b.save(update_fields=["is_active"])
 
     target = Client()
-    response = target.get(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
+    response = target.post(HANDOFF, {"token": token}, HTTP_HOST=HOST_B)
 
     assert response.status_code == 404
     assert SESSION_KEY not in target.session
