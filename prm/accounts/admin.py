@@ -450,3 +450,9 @@ class PlatformUserAdmin(DjangoUserAdmin):
     search_fields = ("email", "full_name")
     ordering = ("email",)
     filter_horizontal = ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A login's memberships and audit trail live in tenants the platform
+        # host cannot see (row-level security) and the audit trail is
+        # append-only: deactivate a login instead of deleting it.
+        return False

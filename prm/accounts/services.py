@@ -41,6 +41,44 @@ def _check_may_invite(*, membership, role: str, partner) -> None:
     raise PermissionDenied(_("You can only invite people to your own organisation."))
 
 
+def _not_invitable(*, email: str, membership) -> Conflict:
+    """A partner user learns nothing about people outside their organisation."""
+    if can(membership, Capability.INVITE_ANY_PARTNER_USER):
+        return Conflict(
+            _("%(email)s already has access or an open invitation.") % {"email": email},
+            field="email",
+        )
+    return Conflict(
+        _("%(email)s cannot be invited to your organisation. Ask your channel manager.")
+        % {"email": email},
+        field="email",
+    )
+
+
+def _check_address_is_invitable(*, email: str, membership, existing, pending) -> None:
+    """Refuse addresses that already have access or an open invitation, and never
+    let an invitation revive a membership the inviter could not manage (e.g. a
+    partner admin re-inviting a deactivated staff member)."""
+    own_org = membership is not None and membership.partner_id is not None
+    if pending is not None:
+        if own_org and pending.partner_id == membership.partner_id:
+            raise Conflict(
+                _("An invitation for %(email)s is already open.") % {"email": email},
+                field="email",
+            )
+        raise _not_invitable(email=email, membership=membership)
+    if existing is None:
+        return
+    if existing.is_active:
+        if own_org and existing.partner_id == membership.partner_id:
+            raise Conflict(_("%(email)s already has access.") % {"email": email}, field="email")
+        raise _not_invitable(email=email, membership=membership)
+    try:
+        _check_may_manage(membership=membership, target=existing)
+    except PermissionDenied as exc:
+        raise _not_invitable(email=email, membership=membership) from exc
+
+
 def invite_user(
     *, email: str, role: str, partner=None, actor, membership, base_url: str
 ) -> Invitation:
@@ -48,8 +86,13 @@ def invite_user(
     email = User.objects.normalize_email(email).strip().lower()
     _check_may_invite(membership=membership, role=role, partner=partner)
     tenant = require_tenant()
-    if Membership.objects.filter(user__email=email, is_active=True).exists():
-        raise Conflict(_("%(email)s already has access.") % {"email": email}, field="email")
+    existing = Membership.objects.filter(user__email=email).first()
+    pending = Invitation.objects.filter(
+        email=email, accepted_at__isnull=True, revoked_at__isnull=True
+    ).first()
+    _check_address_is_invitable(
+        email=email, membership=membership, existing=existing, pending=pending
+    )
     token, token_hash = Invitation.new_token()
     try:
         with transaction.atomic():
@@ -68,9 +111,7 @@ def invite_user(
                 summary=f"{email} as {role}",
             )
     except IntegrityError as exc:
-        raise Conflict(
-            _("An invitation for %(email)s is already open.") % {"email": email}, field="email"
-        ) from exc
+        raise _not_invitable(email=email, membership=membership) from exc
     link = f"{base_url.rstrip('/')}/accounts/invitation/{token}/"
     with translation.override(tenant.default_language):
         body = render_to_string(
@@ -101,8 +142,15 @@ def accept_invitation(
     ``user`` is the signed-in person, if any; they must be the invited address.
     """
     with transaction.atomic():
-        invitation = open_invitation(token=token)
-        Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
+        # Lock first, then check: a concurrent revoke or second accept waits
+        # for this transaction and then finds the invitation closed.
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(token_hash=Invitation.hash_token(token))
+            .first()
+        )
+        if invitation is None or not invitation.is_open:
+            raise NotFound(_("This invitation link is invalid or has expired."))
         if user is not None and user.is_authenticated:
             if user.email.lower() != invitation.email:
                 raise PermissionDenied(
@@ -110,13 +158,17 @@ def accept_invitation(
                     % {"email": invitation.email}
                 )
         else:
-            user = User.objects.filter(email=invitation.email).first()
-            if user is None:
-                if not password:
-                    raise DomainError(_("Choose a password."), field="password")
-                user = User.objects.create_user(
-                    email=invitation.email, password=password, full_name=full_name.strip()
+            if User.objects.filter(email=invitation.email).exists():
+                # Never sign someone in as an existing login without its password.
+                raise PermissionDenied(
+                    _("%(email)s already has a login. Sign in first, then open the link again.")
+                    % {"email": invitation.email}
                 )
+            if not password:
+                raise DomainError(_("Choose a password."), field="password")
+            user = User.objects.create_user(
+                email=invitation.email, password=password, full_name=full_name.strip()
+            )
         membership, created = Membership.objects.get_or_create(
             user=user,
             defaults={"role": invitation.role, "partner": invitation.partner},

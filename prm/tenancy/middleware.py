@@ -9,7 +9,6 @@ friendly 404 page.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -18,14 +17,16 @@ from prm.tenancy.models import Tenant
 
 
 def tenant_for_host(host: str) -> Tenant | None:
+    """``<slug>.<TENANT_SUBDOMAIN_BASE>`` names a tenant by slug; any other host
+    must be a recorded custom domain (which can never end in that suffix)."""
     host = host.lower().rstrip(".")
-    condition = Q(domains__domain=host)
-    suffix = "." + settings.TENANT_SUBDOMAIN_BASE
+    suffix = "." + settings.TENANT_SUBDOMAIN_BASE.lower()
     if host.endswith(suffix):
         slug = host[: -len(suffix)]
-        if slug and "." not in slug:
-            condition |= Q(slug=slug)
-    return Tenant.objects.filter(condition, is_active=True).distinct().first()
+        if not slug or "." in slug:
+            return None
+        return Tenant.objects.filter(slug=slug, is_active=True).first()
+    return Tenant.objects.filter(domains__domain=host, is_active=True).first()
 
 
 class TenantMiddleware:

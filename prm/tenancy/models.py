@@ -85,8 +85,25 @@ class TenantDomain(models.Model):
         return self.domain
 
     def save(self, *args, **kwargs):
-        self.domain = self.domain.strip().lower()
+        self.clean()
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.domain = self.domain.strip().lower().rstrip(".")
+        reserved_suffix = "." + settings.TENANT_SUBDOMAIN_BASE.lower()
+        if self.domain in {settings.PLATFORM_HOST.lower(), settings.TENANT_SUBDOMAIN_BASE.lower()}:
+            raise ValidationError(
+                {"domain": _("%(domain)s is the platform's own host.") % {"domain": self.domain}}
+            )
+        if self.domain.endswith(reserved_suffix):
+            # <slug>.<base> already names a tenant by its slug; a custom domain
+            # there could take over another tenant's host.
+            raise ValidationError(
+                {
+                    "domain": _("Domains ending in %(suffix)s are reserved for tenant slugs.")
+                    % {"suffix": reserved_suffix}
+                }
+            )
 
 
 class TenantQuerySet(models.QuerySet):

@@ -265,3 +265,24 @@ def test_invitation_email_names_inviter_partner_and_link(
     assert "Li Ming" in message.body
     assert "Qiming Information Technology Co Ltd" in message.body
     assert "Alpha Cloud" in message.subject
+
+
+def test_service_never_signs_in_an_existing_login_without_its_password(tenant_a):
+    from prm.accounts import services
+    from prm.accounts.models import Invitation
+    from prm.errors import PermissionDenied
+    from prm.tenancy.context import tenant_context
+    from tests.factories import UserFactory
+
+    existing = UserFactory(email="known@example.com")
+    with tenant_context(tenant_a):
+        token, token_hash = Invitation.new_token()
+        Invitation.objects.create(
+            email=existing.email,
+            role="tenant_admin",
+            token_hash=token_hash,
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+        with pytest.raises(PermissionDenied):
+            services.accept_invitation(token=token, user=None, password="whatever-1234")
+        assert not existing.memberships.exists()

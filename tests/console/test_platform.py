@@ -226,3 +226,13 @@ def test_operator_login_round_trip_through_allauth(client):
     assert response.status_code == 302
     assert response["Location"] == url("admin:tenancy_tenant_changelist")
     assert client.get(response["Location"], HTTP_HOST=PLATFORM_HOST).status_code == 200
+
+
+def test_logins_cannot_be_deleted_on_the_platform_site_only_deactivated(client, operator):
+    person = UserFactory(email="leaving@example.com")
+    response = client.post(
+        url("platform:accounts_user_delete", person.pk), {"post": "yes"}, HTTP_HOST="localhost"
+    )
+    assert response.status_code == 403
+    person.refresh_from_db()
+    assert person.is_active

@@ -161,7 +161,45 @@ def test_inviting_someone_who_already_has_access_is_a_field_error_not_a_500(engl
     )
 
     assert response.status_code == 200
-    assert "rep.y@example.com already has access." in response.content.decode()
+    # rep.y works for another partner: the admin learns only that the address
+    # cannot be invited, not who has it.
+    html = response.content.decode()
+    assert "rep.y@example.com cannot be invited to your organisation." in html
+    assert "already has access" not in html
+
+
+def test_inviting_a_member_of_your_own_organisation_says_they_have_access(english, world):
+    english.force_login(world.admin_x.user)
+
+    response = english.post(
+        reverse("portal:team_invite"),
+        {"email": world.rep_x.user.email, "role": Role.PARTNER_REP},
+        HTTP_HOST=HOST_A,
+    )
+
+    assert response.status_code == 200
+    assert f"{world.rep_x.user.email} already has access." in response.content.decode()
+
+
+def test_partner_admin_cannot_revive_a_deactivated_staff_member(english, world):
+    from prm.accounts.models import Invitation
+    from prm.tenancy.context import tenant_context
+    from tests.factories import MembershipFactory
+
+    with tenant_context(world.tenant_a):
+        staff = MembershipFactory(staff=True, is_active=False)
+    english.force_login(world.admin_x.user)
+
+    response = english.post(
+        reverse("portal:team_invite"),
+        {"email": staff.user.email, "role": Role.PARTNER_REP},
+        HTTP_HOST=HOST_A,
+    )
+
+    assert response.status_code == 200
+    assert "cannot be invited to your organisation" in response.content.decode()
+    with tenant_context(world.tenant_a):
+        assert not Invitation.objects.filter(email=staff.user.email).exists()
 
 
 def test_second_open_invitation_for_same_address_is_a_field_error(english, world):
