@@ -12,11 +12,12 @@ SERVICES = eval "$$($(PY) -m prm.devservices env)"
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: help install services migrate seed demo test lint check browsers messages stop clean
+.PHONY: help install services migrate seed demo test lint check browsers bench messages stop clean
 
 help:
 	@echo "make demo   - install, start embedded PostgreSQL + Redis, migrate, seed, run web + worker + beat"
 	@echo "make test   - install, start services, lint and run the whole test suite"
+	@echo "make bench  - run the benchmarks in bench/ (ratios against a baseline measured in the same run)"
 	@echo "make stop   - stop the embedded PostgreSQL and Redis"
 
 $(UV):
@@ -58,6 +59,9 @@ check: install
 
 test: install browsers lint check
 	@$(SERVICES) && $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: seed
+	@$(SERVICES) && $(PY) -m bench.tenancy_overhead
 
 messages: install
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)

@@ -95,6 +95,29 @@ def _make_readable(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
+def _pid_alive(pidfile: Path) -> bool:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _our_postgres_is_running(pgdata: Path) -> bool:
+    """The port belongs to the server of *this* data directory (postmaster.pid
+    names its pid on line 1 and its port on line 4)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return (
+        len(lines) > 3
+        and lines[3].strip() == str(PG_PORT)
+        and _pid_alive(pgdata / "postmaster.pid")
+    )
+
+
 def start_postgres() -> None:
     pgdata = DATA / "pg"
     run_as = _run_as()
@@ -122,7 +145,12 @@ def start_postgres() -> None:
             **run_as,
         )
     if _port_open(PG_PORT):
-        return
+        if _our_postgres_is_running(pgdata):
+            return
+        raise RuntimeError(
+            f"Port {PG_PORT} is taken by a server that does not use {pgdata}. "
+            "Stop it, or choose another port with PRM_PG_PORT=…"
+        )
     sockdir = DATA / "pgsock"
     sockdir.mkdir(exist_ok=True)
     if run_as:
@@ -187,9 +215,14 @@ def ensure_roles_and_database() -> None:
 
 
 def start_redis() -> None:
-    if _port_open(REDIS_PORT):
-        return
     rdir = DATA / "redis"
+    if _port_open(REDIS_PORT):
+        if _pid_alive(rdir / "redis.pid"):
+            return
+        raise RuntimeError(
+            f"Port {REDIS_PORT} is taken by a server that this project did not start. "
+            "Stop it, or choose another port with PRM_REDIS_PORT=…"
+        )
     rdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
