@@ -99,7 +99,21 @@ class ConsoleSite(AllauthLoginMixin, admin.AdminSite):
             context["site_title"] = tenant.name
         context["tenant"] = tenant
         context["membership"] = getattr(request, "membership", None)
+        context["can_manage_program"] = can(context["membership"], Capability.MANAGE_PROGRAM)
         return context
+
+    def get_urls(self):
+        from django.urls import path
+
+        from prm.console.settings_view import program_settings
+
+        def settings_view(request):
+            return program_settings(self, request)
+
+        custom = [
+            path("settings/", self.admin_view(settings_view), name="program_settings"),
+        ]
+        return custom + super().get_urls()
 
     def index(self, request, extra_context=None):
         from prm.audit.models import AuditEvent

@@ -100,3 +100,49 @@ def provision_tenant(
             lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [admin_email])
         )
     return tenant, invitation
+
+
+TENANT_SETTINGS_FIELDS = (
+    "default_language",
+    "default_currency",
+    "time_zone",
+    "brand_color",
+    "require_mfa_for_staff",
+)
+
+
+def update_tenant_settings(*, tenant: Tenant, membership, actor, changes: dict) -> Tenant:
+    """A tenant admin changes their program's settings (language, currency, time
+    zone, brand colour, two-factor requirement for staff); audited with the diff."""
+    from prm.accounts.roles import Capability, can
+
+    if not can(membership, Capability.MANAGE_PROGRAM) or membership.tenant_id != tenant.pk:
+        raise PermissionDenied()
+    unknown = set(changes) - set(TENANT_SETTINGS_FIELDS)
+    if unknown:
+        raise DomainError(_("These settings cannot be changed here."), field=sorted(unknown)[0])
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = {name: getattr(locked, name) for name in changes}
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        try:
+            locked.full_clean()
+        except ValidationError as exc:
+            name, messages = next(iter(exc.message_dict.items()))
+            raise DomainError(messages[0], field=name) from exc
+        locked.save(update_fields=list(changes))
+        diff = {
+            name: {"from": before[name], "to": value}
+            for name, value in changes.items()
+            if before[name] != value
+        }
+        if diff:
+            record(
+                actor=actor,
+                action="tenant.settings_changed",
+                target=locked,
+                summary=", ".join(sorted(diff)),
+                data=diff,
+            )
+    return locked
