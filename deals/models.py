@@ -412,3 +412,115 @@ class Decision(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.deal_id}: {self.outcome}"
+
+
+# One extension request adds this many days to the protection window.
+EXTENSION_MIN_DAYS = 1
+EXTENSION_MAX_DAYS = 90
+
+
+class ExtensionRequest(TenantModel):
+    """A partner's request to extend a deal's protection window, and staff's answer.
+
+    The rule: one request extends the window by 1 to 90 days, and a deal has at
+    most one pending request at a time (enforced by a partial unique constraint).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        DENIED = "denied", _("Denied")
+
+    deal = models.ForeignKey(
+        DealRegistration,
+        on_delete=models.CASCADE,
+        related_name="extension_requests",
+        verbose_name=_("deal registration"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_days = models.PositiveSmallIntegerField(
+        _("extra days"),
+        validators=[
+            MinValueValidator(EXTENSION_MIN_DAYS),
+            MaxValueValidator(EXTENSION_MAX_DAYS),
+        ],
+    )
+    reason = models.TextField(_("reason"))
+    # The window's end when the partner asked, so staff see what they extend.
+    protected_until_at_request = models.DateField(_("protected until (when requested)"))
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason for the decision"), blank=True)
+
+    class Meta:
+        verbose_name = _("extension request")
+        verbose_name_plural = _("extension requests")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "deal"],
+                condition=Q(status="pending"),
+                name="deals_one_pending_extension",
+            ),
+            models.CheckConstraint(
+                condition=Q(requested_days__gte=EXTENSION_MIN_DAYS)
+                & Q(requested_days__lte=EXTENSION_MAX_DAYS),
+                name="deals_extension_1_90_days",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="deals_extension_decided_when_not_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: +{self.requested_days} ({self.status})"
+
+
+class ExpiryReminder(TenantModel):
+    """One expiry reminder, sent once per deal, window end and lead time.
+
+    The unique key is what makes the nightly job idempotent: a rerun inserts
+    nothing for reminders already recorded, and mail goes out only for rows
+    actually inserted. An extension moves ``protected_until``, so the new
+    window gets its own reminders.
+    """
+
+    deal = models.ForeignKey(
+        DealRegistration, on_delete=models.CASCADE, related_name="expiry_reminders"
+    )
+    protected_until = models.DateField(_("protected until"))
+    days_before = models.PositiveSmallIntegerField(_("days before expiry"))
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "deal", "protected_until", "days_before"],
+                name="deals_one_reminder_per_window_and_lead_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.days_before} d before {self.protected_until}"

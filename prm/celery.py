@@ -20,4 +20,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=5),
         "kwargs": {"job": "heartbeat"},
     },
+    # Expires lapsed deal registrations and sends expiry reminders.
+    "deals-protection-window-nightly": {
+        "task": "prm.jobs.tasks.fan_out",
+        "schedule": crontab(hour=0, minute=30),
+        "kwargs": {"job": "deals.protection_window"},
+    },
 }

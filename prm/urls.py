@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("prm.api.urls")),
+    path("deals/", include("deals.urls")),
     path("", include("prm.portal.urls")),
 ]

@@ -16,6 +16,7 @@ from prm.tenancy.models import Tenant
 # Jobs beat may fan out, by name. Later apps register theirs here.
 FAN_OUT_JOBS: dict[str, str] = {
     "heartbeat": "prm.jobs.tasks.heartbeat",
+    "deals.protection_window": "deals.tasks.protection_window",
 }
 
 

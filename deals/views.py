@@ -1,0 +1,393 @@
+"""Partner portal deal pages: my deals, register a deal, check a customer, the deal page.
+
+Only partner users (partner admins and reps) open them, and only for their own
+organisation's registrations: every deal is looked up through
+``deals.selectors``, which starts from the partner, so another partner's or
+another tenant's reference answers 404 — for the page and for every action.
+Actions are plain POST forms answered with a redirect; an invalid form
+re-renders the deal page with its errors. Service errors become form errors
+(or a page message for the buttons without a form), never a 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from deals import services
+from deals.forms import (
+    AppealForm,
+    ClaimCheckForm,
+    CloseLostForm,
+    CloseWonForm,
+    CommentForm,
+    DealListForm,
+    LineFormSet,
+    RegistrationForm,
+)
+from deals.models import DealEvent, DealRegistration, Decision
+from deals.selectors import (
+    DealFilters,
+    deal_page_for_partner,
+    deals_for_partner,
+    products_for_registration,
+    products_on_deals_of,
+)
+from prm.accounts.roles import Capability, can
+from prm.errors import DomainError
+from prm.portal.context import render_page
+
+Stage = DealRegistration.Stage
+PAGE_SIZE = 25
+LINES_PREFIX = "lines"
+
+EVENT_LABELS: dict[str, Promise] = {
+    "submitted": gettext_lazy("Registered"),
+    "conflict_found": gettext_lazy("Possible conflict found; sent to review"),
+    "needs_review": gettext_lazy("Sent to review under the rules of engagement"),
+    "auto_approved": gettext_lazy("Approved automatically"),
+    "decided": gettext_lazy("Decided on review"),
+    "appealed": gettext_lazy("Decision appealed"),
+    "stage_changed": gettext_lazy("Stage changed"),
+    "reversed": gettext_lazy("Closed-won deal reversed"),
+    "extension_requested": gettext_lazy("Extension of the protection requested"),
+    "extension_approved": gettext_lazy("Extension of the protection approved"),
+    "extension_denied": gettext_lazy("Extension of the protection denied"),
+    "expired": gettext_lazy("Protection expired"),
+}
+STAGE_LABELS = dict(Stage.choices)
+OUTCOME_LABELS = dict(Decision.Outcome.choices)
+
+
+def _partner_user(request):
+    """The acting partner user's membership; staff and everyone else get 403."""
+    membership = request.membership
+    if not can(membership, Capability.USE_PORTAL) or not membership.partner_id:
+        raise PermissionDenied
+    return membership
+
+
+def _own_deal(membership, reference: str) -> DealRegistration:
+    """One of the partner's own registrations, or 404."""
+    queryset = deals_for_partner(partner=membership.partner).prefetch_related(None)
+    return get_object_or_404(queryset, reference=reference)
+
+
+def _deal_url(deal: DealRegistration, anchor: str = "") -> str:
+    url = reverse("deals:detail", args=[deal.reference])
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _form_error(form: Form, error: DomainError) -> None:
+    field = error.field if error.field in form.fields else None
+    form.add_error(field, str(error.message))
+
+
+def _refused(request, form: Form, error: DomainError) -> bool:
+    """Put a service's refusal where the partner sees it: on the form's field when it
+    names one (the form is shown again), else as a message on the deal page.
+    Returns True when the caller should redirect to the deal page."""
+    if error.field in form.fields:
+        form.add_error(error.field, str(error.message))
+        return False
+    messages.error(request, str(error.message))
+    return True
+
+
+# --- My deals -------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def deal_list(request):
+    membership = _partner_user(request)
+    partner = membership.partner
+    form = DealListForm(request.GET or None, products=products_on_deals_of(partner=partner))
+    form.is_valid()
+    # Apply whatever filters are valid; an invalid one shows its error and filters nothing.
+    data = getattr(form, "cleaned_data", {})
+    filters = DealFilters(
+        search=data.get("q") or "",
+        stage=data.get("stage") or "",
+        expiring_within_days=data.get("expiring"),
+        product_id=data.get("product"),
+    )
+    deals = deals_for_partner(partner=partner, filters=filters)
+    page = Paginator(deals, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render_page(
+        request,
+        "deals/list.html",
+        {
+            "form": form,
+            "page": page,
+            "filtered": filters != DealFilters(),
+            "query": query.urlencode(),
+        },
+    )
+
+
+# --- Register a deal ---------------------------------------------------------------
+
+
+def _line_inputs(lines) -> list[services.LineInput]:
+    return [
+        services.LineInput(
+            product=line["product"], quantity=line["quantity"], amount=line["amount"]
+        )
+        for line in lines.filled()
+    ]
+
+
+def _registered_message(deal: DealRegistration) -> str:
+    if deal.stage == Stage.APPROVED and deal.protected_until:
+        return _(
+            "Deal %(reference)s is registered and approved. It is protected until %(date)s."
+        ) % {
+            "reference": deal.reference,
+            "date": date_format(deal.protected_until, "DATE_FORMAT"),
+        }
+    if deal.is_conflict:
+        return _(
+            "Deal %(reference)s was sent to review: this customer may already be claimed. "
+            "A channel manager will decide and you will find the decision on the deal page."
+        ) % {"reference": deal.reference}
+    return _("Deal %(reference)s was submitted and waits for a channel manager's review.") % {
+        "reference": deal.reference
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_new(request):
+    membership = _partner_user(request)
+    products = products_for_registration()
+    line_kwargs = {"products": products}
+    if request.method == "POST":
+        form = RegistrationForm(request.POST)
+        lines = LineFormSet(request.POST, prefix=LINES_PREFIX, form_kwargs=line_kwargs)
+        if form.is_valid() and lines.is_valid():
+            try:
+                deal = services.register_deal(
+                    membership=membership,
+                    actor=request.user,
+                    lines=_line_inputs(lines),
+                    **form.service_data(),
+                )
+            except DomainError as error:
+                _form_error(form, error)
+            else:
+                if deal.stage == Stage.APPROVED:
+                    messages.success(request, _registered_message(deal))
+                else:
+                    messages.warning(request, _registered_message(deal))
+                return redirect(_deal_url(deal))
+    else:
+        form = RegistrationForm(initial={"currency": membership.partner.default_currency})
+        lines = LineFormSet(prefix=LINES_PREFIX, form_kwargs=line_kwargs)
+    return render_page(
+        request, "deals/new.html", {"form": form, "lines": lines, "has_products": bool(products)}
+    )
+
+
+# --- Is this customer already registered? ------------------------------------------
+
+
+@login_required
+@require_GET
+def claim_check(request):
+    """Answers only yes or no: never who claimed the customer, nor for how much."""
+    membership = _partner_user(request)
+    form = ClaimCheckForm(request.GET or None)
+    claimed = None
+    if form.is_valid():
+        claimed = services.is_customer_claimed(
+            membership=membership,
+            company=form.cleaned_data["customer_company"],
+            email=form.cleaned_data["contact_email"],
+            website=form.cleaned_data["website"],
+        )
+    template = "deals/_check_result.html" if request.htmx else "deals/check.html"
+    return render_page(request, template, {"form": form, "claimed": claimed})
+
+
+# --- The deal page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event: DealEvent
+    label: str
+    from_stage: str
+    to_stage: str
+    outcome: str
+
+
+def _timeline(deal: DealRegistration) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(
+            event=event,
+            label=str(EVENT_LABELS.get(event.kind, gettext_lazy("Updated"))),
+            from_stage=str(STAGE_LABELS.get(event.from_stage, "")),
+            to_stage=str(STAGE_LABELS.get(event.to_stage, "")),
+            outcome=str(OUTCOME_LABELS.get((event.data or {}).get("outcome", ""), "")),
+        )
+        for event in deal.events.all()
+    ]
+
+
+def _appealable(deal: DealRegistration) -> Decision | None:
+    """The decision the partner may still appeal: the latest one, once per registration."""
+    decisions = list(deal.decisions.all())
+    if not decisions or deal.stage not in (Stage.APPROVED, Stage.REJECTED):
+        return None
+    if any(decision.appealed_at for decision in decisions):
+        return None
+    return decisions[0]
+
+
+def _detail_page(request, membership, reference: str, **forms):
+    deal = get_object_or_404(deal_page_for_partner(partner=membership.partner), reference=reference)
+    can_close = deal.stage in (Stage.APPROVED, Stage.IN_PROGRESS)
+    context = {
+        "deal": deal,
+        "timeline": _timeline(deal),
+        "decisions": list(deal.decisions.all()),
+        "appealable": _appealable(deal),
+        "is_protected": bool(deal.protected_until)
+        and deal.stage in DealRegistration.PROTECTED_STAGES,
+        "can_start": deal.stage == Stage.APPROVED,
+        "can_close": can_close,
+        "won_form": forms.get("won_form")
+        or CloseWonForm(initial={"currency": deal.currency, "final_amount": deal.estimated_amount}),
+        "lost_form": forms.get("lost_form") or CloseLostForm(),
+        "appeal_form": forms.get("appeal_form") or AppealForm(),
+        "comment_form": forms.get("comment_form") or CommentForm(),
+    }
+    return render_page(request, "deals/detail.html", context)
+
+
+@login_required
+@require_GET
+def deal_detail(request, reference: str):
+    return _detail_page(request, _partner_user(request), reference)
+
+
+@login_required
+@require_POST
+def deal_start(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    try:
+        services.start_progress(deal=deal, membership=membership, actor=request.user)
+    except DomainError as error:
+        messages.error(request, str(error.message))
+    else:
+        messages.success(request, _("The deal is now in progress."))
+    return redirect(_deal_url(deal))
+
+
+@login_required
+@require_POST
+def deal_close_won(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    form = CloseWonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.close_won(
+                deal=deal, membership=membership, actor=request.user, **form.cleaned_data
+            )
+        except DomainError as error:
+            if _refused(request, form, error):
+                return redirect(_deal_url(deal))
+        else:
+            messages.success(request, _("Congratulations: the deal is closed won."))
+            return redirect(_deal_url(deal))
+    return _detail_page(request, membership, reference, won_form=form)
+
+
+@login_required
+@require_POST
+def deal_close_lost(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    form = CloseLostForm(request.POST)
+    if form.is_valid():
+        try:
+            services.close_lost(
+                deal=deal,
+                membership=membership,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except DomainError as error:
+            if _refused(request, form, error):
+                return redirect(_deal_url(deal))
+        else:
+            messages.success(request, _("The deal is closed lost."))
+            return redirect(_deal_url(deal))
+    return _detail_page(request, membership, reference, lost_form=form)
+
+
+@login_required
+@require_POST
+def deal_appeal(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    form = AppealForm(request.POST)
+    if form.is_valid():
+        decision = deal.decisions.order_by("-decided_at", "-id").first()
+        if decision is None:
+            messages.error(request, _("There is no decision to appeal."))
+            return redirect(_deal_url(deal))
+        else:
+            try:
+                services.appeal_decision(
+                    decision=decision,
+                    membership=membership,
+                    actor=request.user,
+                    comment=form.cleaned_data["comment"],
+                )
+            except DomainError as error:
+                if _refused(request, form, error):
+                    return redirect(_deal_url(deal, "decisions"))
+            else:
+                messages.success(
+                    request, _("Your appeal is sent. The registration is back in review.")
+                )
+                return redirect(_deal_url(deal, "decisions"))
+    return _detail_page(request, membership, reference, appeal_form=form)
+
+
+@login_required
+@require_POST
+def deal_comment(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_comment(
+                deal=deal, membership=membership, actor=request.user, body=form.cleaned_data["body"]
+            )
+        except DomainError as error:
+            if _refused(request, form, error):
+                return redirect(_deal_url(deal))
+        else:
+            messages.success(request, _("Your comment is added."))
+            return redirect(_deal_url(deal, "comments"))
+    return _detail_page(request, membership, reference, comment_form=form)
