@@ -267,6 +267,23 @@ def register_deal(
 # --- Review -----------------------------------------------------------------
 
 
+def refresh_matches(*, deal: DealRegistration) -> list[Match]:
+    """Match the registration again (on review the vendor's book or other
+    registrations may have changed since it was submitted)."""
+    candidate = Candidate(
+        normalized_name=deal.normalized_name,
+        domains={d for d in (deal.email_domain, deal.website_domain) if d},
+        exclude_partner_id=deal.partner_id,
+        exclude_deal_id=deal.pk,
+    )
+    matches = find_matches(candidate, threshold=program().match_threshold)
+    _store_matches(deal, matches)
+    if bool(matches) != deal.is_conflict:
+        deal.is_conflict = bool(matches)
+        deal.save(update_fields=["is_conflict"])
+    return matches
+
+
 def _require_reviewer(membership) -> None:
     if not can(membership, Capability.MANAGE_PARTNERS):
         raise PermissionDenied()
@@ -310,6 +327,7 @@ def decide_registration(
         deal = _locked(deal)
         if deal.stage != Stage.SUBMITTED:
             raise Conflict(_("Only a submitted registration can be decided."))
+        refresh_matches(deal=deal)
         before = deal.stage
         policies: dict[str, str] = {
             Decision.Outcome.APPROVED: _("Approved on review"),

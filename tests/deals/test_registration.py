@@ -343,3 +343,26 @@ def test_two_partners_registering_the_same_customer_at_once_get_exactly_one_appr
         conflicted = DealRegistration.objects.get(stage=Stage.SUBMITTED)
         assert conflicted.is_conflict
         assert conflicted.matches.get().other_deal.stage == Stage.APPROVED
+
+
+def test_review_matches_again_and_the_decision_lists_what_it_considered(deal_world):
+    with tenant_context(deal_world.tenant):
+        rules = services.program()
+        rules.auto_approve = False
+        rules.save()
+        deal = register(deal_world.rep_x, company="Sunway Digital", contact_email="a@sunway.my")
+        assert not deal.is_conflict
+        # The vendor imports its direct accounts after the partner registered.
+        account = services.import_account(
+            kind=Account.Kind.DIRECT, name="Sunway Digital Berhad", domain="sunway.my"
+        )
+        decision = services.decide_registration(
+            deal=deal,
+            membership=deal_world.manager,
+            actor=deal_world.manager.user,
+            outcome=Decision.Outcome.REJECTED,
+            reason="Direct account.",
+        )
+        deal.refresh_from_db()
+        assert deal.is_conflict
+        assert [m["account"] for m in decision.matches_considered] == [account.pk]
