@@ -802,6 +802,7 @@ def test_another_partners_deal_is_not_found_on_the_page_nor_for_any_action(clien
 def test_another_tenants_deal_is_not_found_on_this_tenants_host(client, world):
     other = register(world.tenant_b, world.rep_z, company="Zaman Holdings")
     client.force_login(world.rep_x.user)
+    client.cookies["django_language"] = "en"  # tenant A opens in Chinese
 
     page = client.get(reverse("deals:detail", args=[other.reference]), HTTP_HOST=HOST_A)
     posts = _action_posts(client, other.reference, HOST_A)
