@@ -69,13 +69,15 @@ def find_matches(candidate: Candidate, *, threshold: Decimal) -> list[Match]:
     account that matches, strongest first. Two queries whatever the data size."""
     name = candidate.normalized_name
     domains = {d for d in candidate.domains if d}
+    # pg_trgm's similarity() is a real number in [0, 1]; a score, not money.
+    cutoff = float(threshold)
     name_or_domain = Q(normalized_name=name)
     if domains:
         name_or_domain |= Q(website_domain__in=domains) | Q(email_domain__in=domains)
     deals = (
         DealRegistration.objects.filter(stage__in=DealRegistration.ACTIVE_STAGES)
         .annotate(similarity=TrigramSimilarity("normalized_name", name))
-        .filter(name_or_domain | Q(similarity__gte=float(threshold)))
+        .filter(name_or_domain | Q(similarity__gte=cutoff))
         .select_related("partner")
     )
     if candidate.exclude_partner_id is not None:
@@ -88,11 +90,11 @@ def find_matches(candidate: Candidate, *, threshold: Decimal) -> list[Match]:
     accounts = (
         Account.objects.filter(is_active=True)
         .annotate(similarity=TrigramSimilarity("normalized_name", name))
-        .filter(account_filter | Q(similarity__gte=float(threshold)))
+        .filter(account_filter | Q(similarity__gte=cutoff))
     )
     matches: list[Match] = []
     for deal in deals:
-        similarity = deal.similarity if deal.similarity >= float(threshold) else None
+        similarity = deal.similarity if deal.similarity >= cutoff else None
         match = _score(
             name,
             domains,
@@ -103,7 +105,7 @@ def find_matches(candidate: Candidate, *, threshold: Decimal) -> list[Match]:
         match.other_deal = deal
         matches.append(match)
     for account in accounts:
-        similarity = account.similarity if account.similarity >= float(threshold) else None
+        similarity = account.similarity if account.similarity >= cutoff else None
         match = _score(name, domains, account.normalized_name, {account.domain}, similarity)
         match.account = account
         matches.append(match)

@@ -11,7 +11,9 @@ re-renders the deal page with its errors. Service errors become form errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -300,24 +302,49 @@ def deal_start(request, reference: str):
     return redirect(_deal_url(deal))
 
 
+def _form_action(
+    request,
+    *,
+    membership,
+    deal: DealRegistration,
+    form: Form,
+    form_name: str,
+    perform: Callable[[dict[str, Any]], object],
+    success: str,
+    anchor: str = "",
+    refused_anchor: str = "",
+):
+    """Run one of the deal page's forms: a valid form calls its service; success
+    and refusals shown as messages redirect to the deal page, anything else shows
+    the page again with the form's errors."""
+    if form.is_valid():
+        try:
+            perform(form.cleaned_data)
+        except DomainError as error:
+            if _refused(request, form, error):
+                return redirect(_deal_url(deal, refused_anchor))
+        else:
+            messages.success(request, success)
+            return redirect(_deal_url(deal, anchor))
+    return _detail_page(request, membership, deal.reference, **{form_name: form})
+
+
 @login_required
 @require_POST
 def deal_close_won(request, reference: str):
     membership = _partner_user(request)
     deal = _own_deal(membership, reference)
-    form = CloseWonForm(request.POST)
-    if form.is_valid():
-        try:
-            services.close_won(
-                deal=deal, membership=membership, actor=request.user, **form.cleaned_data
-            )
-        except DomainError as error:
-            if _refused(request, form, error):
-                return redirect(_deal_url(deal))
-        else:
-            messages.success(request, _("Congratulations: the deal is closed won."))
-            return redirect(_deal_url(deal))
-    return _detail_page(request, membership, reference, won_form=form)
+    return _form_action(
+        request,
+        membership=membership,
+        deal=deal,
+        form=CloseWonForm(request.POST),
+        form_name="won_form",
+        perform=lambda data: services.close_won(
+            deal=deal, membership=membership, actor=request.user, **data
+        ),
+        success=_("Congratulations: the deal is closed won."),
+    )
 
 
 @login_required
@@ -325,22 +352,17 @@ def deal_close_won(request, reference: str):
 def deal_close_lost(request, reference: str):
     membership = _partner_user(request)
     deal = _own_deal(membership, reference)
-    form = CloseLostForm(request.POST)
-    if form.is_valid():
-        try:
-            services.close_lost(
-                deal=deal,
-                membership=membership,
-                actor=request.user,
-                reason=form.cleaned_data["reason"],
-            )
-        except DomainError as error:
-            if _refused(request, form, error):
-                return redirect(_deal_url(deal))
-        else:
-            messages.success(request, _("The deal is closed lost."))
-            return redirect(_deal_url(deal))
-    return _detail_page(request, membership, reference, lost_form=form)
+    return _form_action(
+        request,
+        membership=membership,
+        deal=deal,
+        form=CloseLostForm(request.POST),
+        form_name="lost_form",
+        perform=lambda data: services.close_lost(
+            deal=deal, membership=membership, actor=request.user, reason=data["reason"]
+        ),
+        success=_("The deal is closed lost."),
+    )
 
 
 @login_required
@@ -349,28 +371,28 @@ def deal_appeal(request, reference: str):
     membership = _partner_user(request)
     deal = _own_deal(membership, reference)
     form = AppealForm(request.POST)
-    if form.is_valid():
-        decision = deal.decisions.order_by("-decided_at", "-id").first()
-        if decision is None:
-            messages.error(request, _("There is no decision to appeal."))
-            return redirect(_deal_url(deal))
-        else:
-            try:
-                services.appeal_decision(
-                    decision=decision,
-                    membership=membership,
-                    actor=request.user,
-                    comment=form.cleaned_data["comment"],
-                )
-            except DomainError as error:
-                if _refused(request, form, error):
-                    return redirect(_deal_url(deal, "decisions"))
-            else:
-                messages.success(
-                    request, _("Your appeal is sent. The registration is back in review.")
-                )
-                return redirect(_deal_url(deal, "decisions"))
-    return _detail_page(request, membership, reference, appeal_form=form)
+    decision = deal.decisions.order_by("-decided_at", "-id").first()
+    if decision is None and form.is_valid():
+        messages.error(request, _("There is no decision to appeal."))
+        return redirect(_deal_url(deal))
+
+    def appeal(data: dict[str, Any]) -> object:
+        assert decision is not None  # an invalid form never reaches its service
+        return services.appeal_decision(
+            decision=decision, membership=membership, actor=request.user, comment=data["comment"]
+        )
+
+    return _form_action(
+        request,
+        membership=membership,
+        deal=deal,
+        form=form,
+        form_name="appeal_form",
+        perform=appeal,
+        success=_("Your appeal is sent. The registration is back in review."),
+        anchor="decisions",
+        refused_anchor="decisions",
+    )
 
 
 @login_required
@@ -378,16 +400,15 @@ def deal_appeal(request, reference: str):
 def deal_comment(request, reference: str):
     membership = _partner_user(request)
     deal = _own_deal(membership, reference)
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.add_comment(
-                deal=deal, membership=membership, actor=request.user, body=form.cleaned_data["body"]
-            )
-        except DomainError as error:
-            if _refused(request, form, error):
-                return redirect(_deal_url(deal))
-        else:
-            messages.success(request, _("Your comment is added."))
-            return redirect(_deal_url(deal, "comments"))
-    return _detail_page(request, membership, reference, comment_form=form)
+    return _form_action(
+        request,
+        membership=membership,
+        deal=deal,
+        form=CommentForm(request.POST),
+        form_name="comment_form",
+        perform=lambda data: services.add_comment(
+            deal=deal, membership=membership, actor=request.user, body=data["body"]
+        ),
+        success=_("Your comment is added."),
+        anchor="comments",
+    )
