@@ -112,15 +112,27 @@ def invite_user(
             )
     except IntegrityError as exc:
         raise _not_invitable(email=email, membership=membership) from exc
+    send_invitation_email(
+        tenant=tenant, invitation=invitation, token=token, inviter=actor, base_url=base_url
+    )
+    return invitation
+
+
+def send_invitation_email(
+    *, tenant, invitation: Invitation, token: str, inviter, base_url: str
+) -> None:
+    """E-mail the invitation link in the tenant's language once the transaction commits."""
     link = f"{base_url.rstrip('/')}/accounts/invitation/{token}/"
     with translation.override(tenant.default_language):
         body = render_to_string(
             "accounts/email/invitation.txt",
-            {"tenant": tenant, "invitation": invitation, "link": link, "inviter": actor},
+            {"tenant": tenant, "invitation": invitation, "link": link, "inviter": inviter},
         )
         subject = _("You are invited to %(tenant)s's partner portal") % {"tenant": tenant.name}
-    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email]))
-    return invitation
+    recipient = invitation.email
+    transaction.on_commit(
+        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
+    )
 
 
 def open_invitation(*, token: str) -> Invitation:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from partners.defaults import seed_catalogue
 from prm.accounts.models import Invitation, User
 from prm.accounts.roles import Role
-from prm.accounts.services import INVITATION_DAYS
+from prm.accounts.services import INVITATION_DAYS, send_invitation_email
 from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
 from prm.tenancy.context import tenant_context
@@ -90,14 +87,8 @@ def provision_tenant(
                 target=invitation,
                 summary=f"{admin_email} as {Role.TENANT_ADMIN.value}",
             )
-            link = f"{base_url.rstrip('/')}/accounts/invitation/{token}/"
-            body = render_to_string(
-                "accounts/email/invitation.txt",
-                {"tenant": tenant, "invitation": invitation, "link": link, "inviter": actor},
-            )
-            subject = _("You are invited to %(tenant)s's partner portal") % {"tenant": tenant.name}
-        transaction.on_commit(
-            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [admin_email])
+        send_invitation_email(
+            tenant=tenant, invitation=invitation, token=token, inviter=actor, base_url=base_url
         )
     return tenant, invitation
 
