@@ -26,4 +26,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=0, minute=30),
         "kwargs": {"job": "deals.protection_window"},
     },
+    # Expires unanswered lead offers, re-routes them and routes waiting leads.
+    # Hourly, so a lapsed 48-hour offer moves on within the hour.
+    "deals-lead-sweep-hourly": {
+        "task": "prm.jobs.tasks.fan_out",
+        "schedule": crontab(minute=15),
+        "kwargs": {"job": "deals.lead_sweep"},
+    },
 }

@@ -13,5 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("prm.api.urls")),
     path("deals/", include("deals.urls")),
+    path("leads/", include("deals.lead_urls")),
+    path("notifications/", include("prm.notifications.urls")),
     path("", include("prm.portal.urls")),
 ]

@@ -17,6 +17,7 @@ from prm.tenancy.models import Tenant
 FAN_OUT_JOBS: dict[str, str] = {
     "heartbeat": "prm.jobs.tasks.heartbeat",
     "deals.protection_window": "deals.tasks.protection_window",
+    "deals.lead_sweep": "deals.tasks.lead_sweep",
 }
 
 

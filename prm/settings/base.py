@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "prm.accounts",
     "prm.jobs",
     "prm.audit",
+    "prm.notifications",
     "prm.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,0 +1,1 @@
+"""Console pages for deals: imports (being written)."""
