@@ -22,11 +22,17 @@ from django.utils.translation import gettext_lazy as _
 from deals.models.registration import CURRENCY_CHOICES, CompanySize, DealRegistration
 from prm.tenancy.models import TenantModel
 
-_WEIGHT = {
-    "max_digits": 3,
-    "decimal_places": 2,
-    "validators": [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-}
+
+def _weight(verbose_name, default: str, **options) -> models.DecimalField:
+    """A weight or width between 0 and 1."""
+    return models.DecimalField(
+        verbose_name,
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal(default),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        **options,
+    )
 
 
 class LeadRouting(TenantModel):
@@ -44,23 +50,16 @@ class LeadRouting(TenantModel):
         help_text=_("A partner's own capacity, when set, overrides this."),
     )
     route_on_arrival = models.BooleanField(_("route leads as soon as they arrive"), default=True)
-    weight_acceptance = models.DecimalField(
-        _("weight of the acceptance rate"), default=Decimal("0.40"), **_WEIGHT
-    )
-    weight_conversion = models.DecimalField(
-        _("weight of the conversion rate"), default=Decimal("0.40"), **_WEIGHT
-    )
-    weight_response = models.DecimalField(
-        _("weight of the response time"), default=Decimal("0.20"), **_WEIGHT
-    )
-    score_band = models.DecimalField(
+    weight_acceptance = _weight(_("weight of the acceptance rate"), "0.40")
+    weight_conversion = _weight(_("weight of the conversion rate"), "0.40")
+    weight_response = _weight(_("weight of the response time"), "0.20")
+    score_band = _weight(
         _("equal-score band"),
-        default=Decimal("0.05"),
+        "0.05",
         help_text=_(
             "Partners whose performance scores fall in the same band of this width are "
             "equals; leads rotate among equals (round-robin)."
         ),
-        **_WEIGHT,
     )
 
     class Meta:
