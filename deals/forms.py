@@ -14,10 +14,18 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.forms import BaseFormSet, formset_factory
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from deals.models import CompanySize, DealRegistration, Product
+from deals.models import (
+    EXTENSION_MAX_DAYS,
+    EXTENSION_MIN_DAYS,
+    CompanySize,
+    DealRegistration,
+    Product,
+)
 
 MAX_LINES = 5
 CURRENCY_CHOICES = [(code, code) for code in settings.CURRENCIES]
@@ -231,3 +239,33 @@ class CommentForm(forms.Form):
     body = forms.CharField(
         label=capfirst(_("comment")), max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+def _extension_days_help() -> str:
+    return gettext(
+        "From %(min)d to %(max)d days, counted from the current end of the protection."
+    ) % {
+        "min": EXTENSION_MIN_DAYS,
+        "max": EXTENSION_MAX_DAYS,
+    }
+
+
+class ExtensionRequestForm(forms.Form):
+    days = forms.IntegerField(
+        label=_("Extra days"),
+        min_value=EXTENSION_MIN_DAYS,
+        max_value=EXTENSION_MAX_DAYS,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=lazy(_extension_days_help, str)(),
+    )
+    reason = forms.CharField(
+        label=_("Why do you need more time?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("A channel manager reads this when deciding."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        # The deal page has other forms with a "reason": keep the element ids unique.
+        kwargs.setdefault("auto_id", "id_extension_%s")
+        super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,6 +42,7 @@ from deals.normalize import (
 from prm.accounts.roles import PARTNER_ROLES, Capability, can
 from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
+from prm.notifications.services import Notice, notify_partners
 from prm.tenancy.context import require_tenant
 
 Stage = DealRegistration.Stage
@@ -316,7 +318,8 @@ def decide_registration(
     today: date | None = None,
 ) -> Decision:
     """A channel manager approves, rejects, awards to the first registrant or
-    marks co-sell; the decision record is what the affected partners read."""
+    marks co-sell; the decision record is what the affected partners read, and
+    they are notified in the portal and by e-mail once it commits."""
     _require_reviewer(membership)
     reason = (reason or "").strip()
     if not reason:
@@ -348,14 +351,14 @@ def decide_registration(
                     _("The partner share is a percentage from 0 to 100."), field="partner_share"
                 )
             deal.partner_share = share
+        rivals = [
+            m.other_deal
+            for m in deal.matches.select_related("other_deal").order_by("id")
+            if m.other_deal is not None
+        ]
+        first = min([deal, *rivals], key=lambda d: (d.submitted_at, d.pk))
         if outcome == Decision.Outcome.AWARDED_FIRST:
-            earlier = [m for m in deal.matches.select_related("other_deal") if m.other_deal]
-            first = min(
-                (m.other_deal for m in earlier if m.other_deal is not None),
-                key=lambda d: (d.submitted_at, d.pk),
-                default=None,
-            )
-            if first is None or (first.submitted_at, first.pk) > (deal.submitted_at, deal.pk):
+            if first.pk == deal.pk:
                 _approve(deal, actor=actor, today=today, days=rules.protection_days)
             else:
                 deal.stage = Stage.REJECTED
@@ -364,6 +367,7 @@ def decide_registration(
         else:
             _approve(deal, actor=actor, today=today, days=rules.protection_days)
         deal.save()
+        after_appeal = deal.decisions.exclude(appealed_at=None).exists()
         decision = Decision.objects.create(
             deal=deal,
             outcome=outcome,
@@ -383,7 +387,63 @@ def decide_registration(
             outcome=outcome,
         )
         record(actor=actor, action=f"deal.{outcome}", target=deal, summary=reason)
+        _notify_decision(deal, decision, rivals=rivals, first=first, after_appeal=after_appeal)
     return decision
+
+
+def deal_path(deal: DealRegistration) -> str:
+    """The deal's page in the partner portal."""
+    return reverse("deals:detail", args=[deal.reference])
+
+
+def _notify_decision(
+    deal: DealRegistration,
+    decision: Decision,
+    *,
+    rivals: list[DealRegistration],
+    first: DealRegistration,
+    after_appeal: bool,
+) -> None:
+    """Tell the registering partner the decision and, when the customer was
+    awarded to the first registrant or marked co-sell, tell the partners whose
+    active registrations claim the same customer — about their own registration
+    only: never who the other partner is, nor any amount or share of theirs
+    (partners learn only *that* a customer is claimed). Written in the decision's
+    transaction; e-mailed once it commits."""
+    notices = [
+        Notice(
+            partner_id=deal.partner_id,
+            kind="deals.decided",
+            params={
+                "reference": deal.reference,
+                "company": deal.customer_company,
+                "outcome": decision.outcome,
+                "stage": deal.stage,
+                "protected_until": deal.protected_until,
+                "partner_share": decision.partner_share,
+                "reason": decision.reason,
+                "after_appeal": after_appeal,
+            },
+            link=deal_path(deal),
+        )
+    ]
+    if decision.outcome in (Decision.Outcome.AWARDED_FIRST, Decision.Outcome.CO_SELL):
+        notices.extend(
+            Notice(
+                partner_id=rival.partner_id,
+                kind="deals.conflict_decided",
+                params={
+                    "reference": rival.reference,
+                    "company": rival.customer_company,
+                    "outcome": decision.outcome,
+                    "first": rival.pk == first.pk,
+                },
+                link=deal_path(rival),
+            )
+            for rival in rivals
+            if rival.stage in DealRegistration.ACTIVE_STAGES and rival.partner_id != deal.partner_id
+        )
+    notify_partners(notices=notices)
 
 
 def appeal_decision(*, decision: Decision, membership, actor, comment: str) -> Decision:

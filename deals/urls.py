@@ -15,4 +15,5 @@ urlpatterns = [
     path("<str:reference>/lost/", views.deal_close_lost, name="close_lost"),
     path("<str:reference>/appeal/", views.deal_appeal, name="appeal"),
     path("<str:reference>/comments/", views.deal_comment, name="comment"),
+    path("<str:reference>/extension/", views.deal_extension, name="extension"),
 ]

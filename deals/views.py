@@ -7,6 +7,11 @@ another tenant's reference answers 404 — for the page and for every action.
 Actions are plain POST forms answered with a redirect; an invalid form
 re-renders the deal page with its errors. Service errors become form errors
 (or a page message for the buttons without a form), never a 500.
+
+The claimed-customer check is rate-limited per person (``CLAIM_CHECK_RATE``):
+answering only yes or no still leaks, one customer at a time, who the vendor's
+partners are selling to, so nobody gets to ask it in bulk. Over the limit the
+page (or its htmx fragment) answers 429 with a message saying to wait.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
-from deals import services
+from deals import services, window
 from deals.forms import (
     AppealForm,
     ClaimCheckForm,
@@ -36,10 +42,11 @@ from deals.forms import (
     CloseWonForm,
     CommentForm,
     DealListForm,
+    ExtensionRequestForm,
     LineFormSet,
     RegistrationForm,
 )
-from deals.models import DealEvent, DealRegistration, Decision
+from deals.models import DealEvent, DealRegistration, Decision, ExtensionRequest
 from deals.selectors import (
     DealFilters,
     deal_page_for_partner,
@@ -54,6 +61,8 @@ from prm.portal.context import render_page
 Stage = DealRegistration.Stage
 PAGE_SIZE = 25
 LINES_PREFIX = "lines"
+# Claimed-customer checks per person: plenty for registering deals, too few to crawl.
+CLAIM_CHECK_RATE = "30/m"
 
 EVENT_LABELS: dict[str, Promise] = {
     "submitted": gettext_lazy("Registered"),
@@ -210,10 +219,16 @@ def deal_new(request):
 
 @login_required
 @require_GET
+@ratelimit(key="user", rate=CLAIM_CHECK_RATE, block=False)
 def claim_check(request):
     """Answers only yes or no: never who claimed the customer, nor for how much."""
     membership = _partner_user(request)
     form = ClaimCheckForm(request.GET or None)
+    template = "deals/_check_result.html" if request.htmx else "deals/check.html"
+    if getattr(request, "limited", False):
+        return render_page(
+            request, template, {"form": form, "claimed": None, "limited": True}, status=429
+        )
     claimed = None
     if form.is_valid():
         claimed = services.is_customer_claimed(
@@ -222,7 +237,6 @@ def claim_check(request):
             email=form.cleaned_data["contact_email"],
             website=form.cleaned_data["website"],
         )
-    template = "deals/_check_result.html" if request.htmx else "deals/check.html"
     return render_page(request, template, {"form": form, "claimed": claimed})
 
 
@@ -264,13 +278,20 @@ def _appealable(deal: DealRegistration) -> Decision | None:
 def _detail_page(request, membership, reference: str, **forms):
     deal = get_object_or_404(deal_page_for_partner(partner=membership.partner), reference=reference)
     can_close = deal.stage in (Stage.APPROVED, Stage.IN_PROGRESS)
+    is_protected = bool(deal.protected_until) and deal.stage in DealRegistration.PROTECTED_STAGES
+    extensions = window.extension_requests_of(deal=deal)
+    pending = any(e.status == ExtensionRequest.Status.PENDING for e in extensions)
     context = {
         "deal": deal,
         "timeline": _timeline(deal),
         "decisions": list(deal.decisions.all()),
         "appealable": _appealable(deal),
-        "is_protected": bool(deal.protected_until)
-        and deal.stage in DealRegistration.PROTECTED_STAGES,
+        "is_protected": is_protected,
+        "extensions": extensions,
+        "can_request_extension": is_protected
+        and not pending
+        and deal.protected_until is not None
+        and deal.protected_until >= window.tenant_today(),
         "can_start": deal.stage == Stage.APPROVED,
         "can_close": can_close,
         "won_form": forms.get("won_form")
@@ -278,6 +299,7 @@ def _detail_page(request, membership, reference: str, **forms):
         "lost_form": forms.get("lost_form") or CloseLostForm(),
         "appeal_form": forms.get("appeal_form") or AppealForm(),
         "comment_form": forms.get("comment_form") or CommentForm(),
+        "extension_form": forms.get("extension_form") or ExtensionRequestForm(),
     }
     return render_page(request, "deals/detail.html", context)
 
@@ -411,4 +433,31 @@ def deal_comment(request, reference: str):
         ),
         success=_("Your comment is added."),
         anchor="comments",
+    )
+
+
+@login_required
+@require_POST
+def deal_extension(request, reference: str):
+    membership = _partner_user(request)
+    deal = _own_deal(membership, reference)
+    return _form_action(
+        request,
+        membership=membership,
+        deal=deal,
+        form=ExtensionRequestForm(request.POST),
+        form_name="extension_form",
+        perform=lambda data: window.request_extension(
+            deal=deal,
+            membership=membership,
+            actor=request.user,
+            days=data["days"],
+            reason=data["reason"],
+        ),
+        success=_(
+            "Your extension request is sent. A channel manager will approve or deny it, "
+            "and you will be notified."
+        ),
+        anchor="extension",
+        refused_anchor="extension",
     )

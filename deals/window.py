@@ -17,13 +17,18 @@ inserted are mailed, after their chunk commits. A run killed halfway therefore
 resumes on the next run with nothing doubled and nothing lost; a mail that
 fails after its chunk committed is logged and counted, not retried (at most
 once, never twice).
+
+The partner's users hear about both in the portal too (``prm.notifications``):
+a decided extension is a notification plus an e-mail, sent once the decision
+commits; a reminder is a portal notification written in its chunk's
+transaction, and its only e-mail is the reminder e-mail above, in each
+person's language (their preference, else the tenant's).
 """
 
 from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -44,13 +49,13 @@ from deals.models import (
     DealRegistration,
     ExtensionRequest,
 )
-from deals.services import program
-from prm.accounts.models import Membership
+from deals.services import deal_path, program
 from prm.accounts.roles import PARTNER_ROLES, Capability, can
 from prm.audit.models import AuditEvent
 from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
 from prm.jobs.runner import JobProgress
+from prm.notifications.services import Notice, notify_partners, recipients_of
 from prm.tenancy.context import require_tenant
 
 logger = logging.getLogger(__name__)
@@ -200,7 +205,29 @@ def decide_extension(
             summary=summary,
             data={"request": locked.pk, "days": locked.requested_days},
         )
+        notify_partners(
+            notices=[
+                Notice(
+                    partner_id=deal.partner_id,
+                    kind="deals.extension_decided",
+                    params={
+                        "reference": deal.reference,
+                        "company": deal.customer_company,
+                        "approved": approve,
+                        "days": locked.requested_days,
+                        "protected_until": deal.protected_until,
+                        "reason": reason,
+                    },
+                    link=deal_path(deal),
+                )
+            ]
+        )
     return locked
+
+
+def extension_requests_of(*, deal: DealRegistration) -> list[ExtensionRequest]:
+    """The deal's extension requests, newest first (one query)."""
+    return list(ExtensionRequest.objects.filter(deal=deal).order_by("-requested_at", "-id"))
 
 
 # --- The nightly job -------------------------------------------------------------
@@ -328,39 +355,53 @@ def _remind_chunk(
         )
         inserted = [row[0] for row in cursor.fetchall()]
     if inserted:
-        messages = _reminder_messages(deal_ids=inserted, today=today)
+        messages = _notify_reminders(deal_ids=inserted, today=today)
         transaction.on_commit(lambda: _send(messages, on_failure=on_mail_failure))
     return len(due), len(inserted), due[-1][0]
 
 
-def _reminder_messages(*, deal_ids: Sequence[int], today: date) -> list[EmailMessage]:
+def _notify_reminders(*, deal_ids: Sequence[int], today: date) -> list[EmailMessage]:
+    """Put the reminders in the partner users' portal inboxes (in the chunk's
+    transaction) and return the reminder e-mails to send once it commits: one
+    per person, in their language (their preference, else the tenant's)."""
     tenant = require_tenant()
     deals = list(DealRegistration.objects.filter(pk__in=deal_ids).order_by("pk"))
-    recipients: dict[int, list[str]] = defaultdict(list)
-    for partner_id, email in (
-        Membership.objects.filter(
-            partner_id__in={deal.partner_id for deal in deals},
-            role__in=sorted(PARTNER_ROLES),
-            is_active=True,
-            user__is_active=True,
-        )
-        .order_by("pk")
-        .values_list("partner_id", "user__email")
-    ):
-        recipients[partner_id].append(email)
-    messages: list[EmailMessage] = []
-    with translation.override(tenant.default_language):
-        for deal in deals:
-            until = deal.protected_until or today  # always set: selected by it
-            context = {"tenant": tenant, "deal": deal, "days_left": (until - today).days}
-            subject = " ".join(
-                render_to_string("deals/email/expiry_reminder_subject.txt", context).split()
+    recipients = recipients_of(partner_ids=[deal.partner_id for deal in deals])
+    # The e-mail below is the reminder's only e-mail; the portal copy is silent.
+    notify_partners(
+        notices=[
+            Notice(
+                partner_id=deal.partner_id,
+                kind="deals.expiry_reminder",
+                params={
+                    "reference": deal.reference,
+                    "company": deal.customer_company,
+                    "protected_until": deal.protected_until,
+                },
+                link=deal_path(deal),
             )
-            body = render_to_string("deals/email/expiry_reminder.txt", context)
+            for deal in deals
+        ],
+        email=False,
+        recipients=recipients,
+    )
+    messages: list[EmailMessage] = []
+    for deal in deals:
+        until = deal.protected_until or today  # always set: selected by it
+        context = {"tenant": tenant, "deal": deal, "days_left": (until - today).days}
+        rendered: dict[str, tuple[str, str]] = {}
+        for recipient in recipients.get(deal.partner_id, []):
+            if recipient.language not in rendered:
+                with translation.override(recipient.language):
+                    title = " ".join(
+                        render_to_string("deals/email/expiry_reminder_subject.txt", context).split()
+                    )
+                    text = render_to_string("deals/email/expiry_reminder.txt", context)
+                rendered[recipient.language] = (title, str(text))
+            subject, body = rendered[recipient.language]
             # One message per person: partner users do not see each other's addresses.
-            messages.extend(
-                EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
-                for email in recipients[deal.partner_id]
+            messages.append(
+                EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient.email])
             )
     return messages
 

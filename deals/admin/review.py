@@ -26,7 +26,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import floatformat
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +38,7 @@ from deals.models import (
     DealMatch,
     DealRegistration,
     Decision,
+    ExtensionRequest,
 )
 from prm.accounts.roles import Capability
 from prm.console.admin_base import (
@@ -63,6 +64,10 @@ EVENT_LABELS: dict[str, StrOrPromise] = {
     "appealed": _("Appealed"),
     "stage_changed": _("Stage changed"),
     "reversed": _("Closed-won reversed"),
+    "extension_requested": _("Extension requested"),
+    "extension_approved": _("Extension approved"),
+    "extension_denied": _("Extension denied"),
+    "expired": _("Protection expired"),
 }
 
 
@@ -382,6 +387,7 @@ class DealRegistrationAdmin(ConsoleModelAdmin):
             )
         )
         can_decide = self.can_decide(request)
+        pending = deal.extension_requests.filter(status=ExtensionRequest.Status.PENDING).first()
         actions = []
         if can_decide and deal.stage == Stage.SUBMITTED:
             actions = [(self.console_url(a.slug, deal.pk), a.label) for a in DECISIONS]
@@ -409,6 +415,13 @@ class DealRegistrationAdmin(ConsoleModelAdmin):
             "comment_form": CommentForm() if can_decide else None,
             "comment_url": self.console_url("comment", deal.pk),
             "reverse_url": self.console_url("reverse", deal.pk),
+            "pending_extension_url": reverse(
+                "admin:deals_extensionrequest_change",
+                args=[pending.pk],
+                current_app=self.admin_site.name,
+            )
+            if pending
+            else "",
         }
 
     @staticmethod

@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "prm.context_processors.portal",
                 "prm.portal.context.tenant_switcher",
+                "prm.notifications.context_processors.notification_badge",
             ],
         },
     },
