@@ -61,7 +61,7 @@ test: install browsers lint check
 	@$(SERVICES) && $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: seed
-	@$(SERVICES) && $(PY) -m bench.tenancy_overhead
+	@$(SERVICES) && $(PY) -m bench.tenancy_overhead && $(PY) -m bench.lead_routing
 
 messages: install
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)

@@ -103,7 +103,8 @@ def _email_messages(
         by_language: dict[str, tuple[str, str]] = {}
         for recipient in recipients.get(notice.partner_id, []):
             if recipient.language not in by_language:
-                with translation.override(recipient.language):
+                # Times read in the tenant's time zone, as in the portal.
+                with translation.override(recipient.language), timezone.override(tenant.time_zone):
                     rendered = render(notice.kind, notice.params, language=recipient.language)
                     text = render_to_string(
                         "notifications/email/notification.txt",
