@@ -3,6 +3,6 @@
 the vendor's book (``program``), leads and routing (``leads``) and CSV imports
 (``imports``)."""
 
-from deals.admin import extensions, imports, leads, program, review
+from deals.admin import extensions, imports, leads, program, review, routing
 
-__all__ = ["extensions", "imports", "leads", "program", "review"]
+__all__ = ["extensions", "imports", "leads", "program", "review", "routing"]

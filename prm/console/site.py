@@ -100,6 +100,7 @@ class ConsoleSite(AllauthLoginMixin, admin.AdminSite):
         context["tenant"] = tenant
         context["membership"] = getattr(request, "membership", None)
         context["can_manage_program"] = can(context["membership"], Capability.MANAGE_PROGRAM)
+        context["can_view_all_partners"] = can(context["membership"], Capability.VIEW_ALL_PARTNERS)
         return context
 
     def get_urls(self):
