@@ -15,7 +15,16 @@ from datetime import date, timedelta
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from deals.models import DealComment, DealEvent, DealLine, DealRegistration, Decision, Product
+from deals.models import (
+    DealComment,
+    DealEvent,
+    DealLine,
+    DealMatch,
+    DealRegistration,
+    Decision,
+    ExtensionRequest,
+    Product,
+)
 from partners.models import PartnerOrganization
 
 
@@ -108,4 +117,69 @@ def products_on_deals_of(*, partner: PartnerOrganization) -> list[Product]:
         Product.objects.filter(Q(is_active=True) | Exists(on_deals)).order_by(
             "product_line", "name", "id"
         )
+    )
+
+
+# --- the API: lists, the deal page, the review queue ------------------------------
+
+
+def deal_list(scope: QuerySet[DealRegistration]) -> QuerySet[DealRegistration]:
+    return scope.select_related("partner", "registered_by").prefetch_related(_lines())
+
+
+def deal_page(scope: QuerySet[DealRegistration]) -> QuerySet[DealRegistration]:
+    """Everything the deal page shows, in a fixed number of queries."""
+    return (
+        deal_list(scope)
+        .annotate(match_count=Count("matches"))
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=DealEvent.objects.select_related("actor").order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "comments",
+                queryset=DealComment.objects.select_related("author").order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by").order_by(
+                    "-decided_at", "-id"
+                ),
+            ),
+            Prefetch(
+                "extension_requests",
+                queryset=ExtensionRequest.objects.select_related(
+                    "requested_by", "decided_by"
+                ).order_by("-requested_at", "-id"),
+            ),
+        )
+    )
+
+
+def review_queue() -> QuerySet[DealRegistration]:
+    """Registrations with every match (and what it points at) and every decision."""
+    return (
+        deal_list(DealRegistration.objects.all())
+        .prefetch_related(
+            Prefetch(
+                "matches",
+                queryset=DealMatch.objects.select_related(
+                    "other_deal__partner", "account"
+                ).order_by("-confidence", "id"),
+            ),
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by").order_by(
+                    "-decided_at", "-id"
+                ),
+            ),
+        )
+        .order_by("submitted_at", "id")
+    )
+
+
+def comments_of(deal: DealRegistration) -> QuerySet[DealComment]:
+    return (
+        DealComment.objects.filter(deal=deal).select_related("author").order_by("created_at", "id")
     )

@@ -602,8 +602,9 @@ def import_account(
     owner: str = "",
     external_id: str = "",
 ) -> Account:
-    """Create one vendor account with its matching fields filled in (the CSV
-    import and the API call this per valid row)."""
+    """Create one vendor account with its matching fields filled in. No
+    permission check: ``add_account`` is the action people take; seeding and
+    tests call this directly."""
     aliases = _aliases()
     return Account.objects.create(
         kind=kind,
@@ -614,3 +615,14 @@ def import_account(
         owner=owner,
         external_id=external_id,
     )
+
+
+def add_account(*, membership, actor, **fields: Any) -> Account:
+    """Staff add one account to the vendor's book (console and API). Channel
+    managers and tenant admins keep the book, as they do through CSV imports."""
+    if not can(membership, Capability.MANAGE_PARTNERS):
+        raise PermissionDenied(_("Only channel managers and tenant admins add accounts."))
+    with transaction.atomic():
+        account = import_account(**fields)
+        record(actor=actor, action="account.added", target=account, summary=account.name)
+    return account

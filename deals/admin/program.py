@@ -201,7 +201,7 @@ class AccountAdmin(ConsoleModelAdmin):
     """The vendor's direct-sales accounts, open opportunities and customers."""
 
     view_capability = Capability.VIEW_ALL_PARTNERS
-    add_capability = change_capability = Capability.MANAGE_PROGRAM
+    add_capability = change_capability = Capability.MANAGE_PARTNERS
     delete_capability = None  # matches point at accounts: deactivate instead
     form = AccountForm
     list_display = ("name", "kind", "domain", "country", "owner", "external_id", "is_active")
@@ -216,6 +216,9 @@ class AccountAdmin(ConsoleModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else ACCOUNT_MATCHING_FIELDS
 
+    def log_addition(self, request, obj, message):
+        """``services.add_account`` audits the addition itself."""
+
     @admin.display(description=_("name used for matching"))
     def matching_name(self, obj) -> str:
         return obj.normalized_name
@@ -224,7 +227,9 @@ class AccountAdmin(ConsoleModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        account = services.import_account(
-            **{name: form.cleaned_data[name] for name in ACCOUNT_IMPORT_FIELDS}
+        account = services.add_account(
+            membership=request.membership,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in ACCOUNT_IMPORT_FIELDS},
         )
         self.adopt(obj, account)

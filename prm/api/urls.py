@@ -13,6 +13,14 @@ from drf_spectacular.views import (
 from rest_framework.routers import SimpleRouter
 
 import prm.api.schema  # noqa: F401  (registers the schema extensions)
+from deals.api import (
+    AccountViewSet,
+    DealViewSet,
+    ExtensionRequestViewSet,
+    LeadViewSet,
+    ProductViewSet,
+    RegistrationViewSet,
+)
 from partners.api import PartnerTypeViewSet, PartnerViewSet, TierViewSet
 from prm.accounts.api import MeView, TokenViewSet, UserViewSet
 
@@ -22,6 +30,12 @@ router.register("tiers", TierViewSet, basename="tier")
 router.register("partner-types", PartnerTypeViewSet, basename="partner-type")
 router.register("users", UserViewSet, basename="user")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("deals", DealViewSet, basename="deal")
+router.register("registrations", RegistrationViewSet, basename="registration")
+router.register("extension-requests", ExtensionRequestViewSet, basename="extension-request")
+router.register("leads", LeadViewSet, basename="lead")
+router.register("accounts", AccountViewSet, basename="account")
+router.register("products", ProductViewSet, basename="product")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),

@@ -635,9 +635,14 @@ def test_only_tenant_admins_configure_the_program(client, deal_world, role):
         reverse("admin:deals_engagementrule_changelist"),
         reverse("admin:deals_domainalias_add"),
         reverse("admin:deals_product_add"),
-        reverse("admin:deals_account_add"),
     ):
         assert client.get(url, HTTP_HOST=HOST_A).status_code == 403, url
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.CHANNEL_MANAGER, 200), (Role.FINANCE, 403)])
+def test_channel_managers_keep_the_vendors_book_finance_reads_it(client, deal_world, role, status):
+    client.force_login(member(deal_world.tenant, role).user)
+    assert client.get(reverse("admin:deals_account_add"), HTTP_HOST=HOST_A).status_code == status
 
 
 def test_tenant_b_program_is_a_404_on_tenant_a(admin_client, tenant_b):
@@ -669,7 +674,7 @@ def test_engagement_rule_values_are_entered_comma_separated(admin_client, deal_w
     assert list(response.context["adminform"].form.errors) == ["values"]
 
 
-def test_accounts_are_created_through_the_import_service(admin_client, deal_world):
+def test_accounts_are_added_through_the_service_and_audited_once(admin_client, deal_world):
     add = reverse("admin:deals_account_add")
     data = {
         "kind": "customer",
@@ -687,7 +692,8 @@ def test_accounts_are_created_through_the_import_service(admin_client, deal_worl
         assert account.normalized_name
         assert account.domain == "acme.com.my"
         assert account.country == "MY"
-        assert AuditEvent.objects.filter(action="account.created").count() == 1
+        assert AuditEvent.objects.filter(action="account.added").count() == 1
+        assert not AuditEvent.objects.filter(action="account.created").exists()
     # The matching fields are read-only once imported.
     page = admin_client.get(
         reverse("admin:deals_account_change", args=[account.pk]), HTTP_HOST=HOST_A
