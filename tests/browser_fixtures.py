@@ -1,4 +1,8 @@
-"""A real Chromium (Debian's package) driven by Playwright against the live server."""
+"""A real Chromium (Debian's package) driven by Playwright against the live server.
+
+One Playwright and one browser serve the whole session (a second sync
+Playwright cannot start while one runs), so every browser test in any folder
+uses these fixtures; ``tests/conftest.py`` loads this module as a plugin."""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ from django.test.utils import setup_databases, teardown_databases
 
 from prm.tenancy.context import deactivate, tenant_context
 
+pytest_plugins = ["tests.browser_fixtures"]
+
 
 def _credentials(url: str) -> dict:
     parsed = dj_database_url.parse(url)

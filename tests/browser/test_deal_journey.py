@@ -92,9 +92,11 @@ def test_register_conflict_resolve_in_console_and_read_decision_in_portal(
     sign_in(console, base, manager.email, "/console/deals/dealregistration/")
     console.wait_for_url(re.compile(r"/console/deals/dealregistration/"))
     console.get_by_role("link", name=reference).click()
+    console.wait_for_url(re.compile(rf"/console/deals/dealregistration/{deal.pk}/change/"))
     queue_page = console.locator("body").inner_text()
     assert claimed.reference in queue_page  # the match, side by side
     console.get_by_role("link", name="Mark co-sell").click()
+    console.wait_for_url(re.compile(r"/co-sell/$"))
     console.fill("input[name=partner_share]", "30")
     console.fill("textarea[name=reason]", "Both partners work this account; the first leads.")
     console.locator("form input[type=submit], form button[type=submit]").last.click()

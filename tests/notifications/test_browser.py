@@ -17,23 +17,12 @@ from deals.views import CLAIM_CHECK_RATE
 from prm.accounts.roles import Role
 from prm.notifications.models import Notification
 from prm.tenancy.context import tenant_context
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
 from tests.factories import PASSWORD, MembershipFactory, PartnerFactory, TenantFactory, UserFactory
 
 # Playwright's sync API keeps an event loop in the test thread (see tests/browser).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = None  # set to a directory path to keep screenshots while working on the pages
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture
