@@ -13,7 +13,8 @@ Running it again creates and changes nothing: rows are looked up by their
 natural keys (tenant slug, e-mail, legal name, catalogue key) and only missing
 ones are created; rows that exist are left as they are, so edits made in the
 console survive a re-seed. The tier history is replayed only past the steps a
-partner already has.
+partner already has. ``deals.demo`` adds products, the vendor's accounts,
+rules, registrations and routed leads the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import translation
 
+from deals.demo import seed_deals
 from partners.defaults import (
     DEMO_LOGINS,
     DEMO_OPERATOR_EMAIL,
@@ -407,6 +409,7 @@ def seed_tenant(demo: DemoTenant, counts: Counts) -> Tenant:
                     reason=reason,
                 )
                 counts.tier_changes += 1
+        counts.created += seed_deals(slug=demo.slug, channel_manager=channel_manager)
     return tenant
 
 
