@@ -66,6 +66,32 @@ def _aliases() -> dict[str, str]:
     }
 
 
+def refold_domains() -> int:
+    """Apply the tenant's current domain aliases to what is already stored, so a
+    new alias matches existing accounts and active registrations too; returns
+    how many rows changed. Accounts keep only their folded domain, so removing
+    an alias does not unfold them; registrations are recomputed from the
+    website and e-mail the partner entered."""
+    aliases = _aliases()
+    changed = 0
+    with transaction.atomic():
+        for alias, canonical in aliases.items():
+            changed += Account.objects.filter(domain=alias).update(domain=canonical)
+        refolded = []
+        for deal in DealRegistration.objects.filter(stage__in=DealRegistration.ACTIVE_STAGES).only(
+            "pk", "website", "contact_email", "website_domain", "email_domain"
+        ):
+            website = company_domain(deal.website, aliases=aliases)
+            email = company_domain(deal.contact_email, aliases=aliases, email=True)
+            if (website, email) != (deal.website_domain, deal.email_domain):
+                deal.website_domain, deal.email_domain = website, email
+                refolded.append(deal)
+        DealRegistration.objects.bulk_update(
+            refolded, ["website_domain", "email_domain"], batch_size=500
+        )
+    return changed + len(refolded)
+
+
 def company_domain(value: str, *, aliases: dict[str, str], email: bool = False) -> str:
     """The registrable company domain of a website or e-mail, with aliases folded in;
     free-mail providers are never a company's domain."""

@@ -165,9 +165,24 @@ class EngagementRuleAdmin(ProgramCatalogueAdmin):
 
 @admin.register(DomainAlias)
 class DomainAliasAdmin(ProgramCatalogueAdmin):
+    """Saving or deleting an alias re-applies the aliases to the stored accounts
+    and active registrations, so matching sees the new alias at once."""
+
     list_display = ("alias", "canonical")
     search_fields = ("alias", "canonical")
     fields = ("alias", "canonical")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.refold_domains()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.refold_domains()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        services.refold_domains()
 
 
 @admin.register(Product)

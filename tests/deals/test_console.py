@@ -725,3 +725,28 @@ def test_staff_with_view_all_partners_see_accounts_read_only(client, deal_world)
         HTTP_HOST=HOST_A,
     )
     assert response.status_code == 403
+
+
+def test_a_new_alias_applies_to_stored_accounts_and_active_registrations(admin_client, deal_world):
+    with tenant_context(deal_world.tenant):
+        account = services.import_account(kind="direct", name="Acme Group", domain="acme-group.com")
+        earlier = register(deal_world.rep_x, company="Acme Regional", email="it@acme-group.com")
+        assert (account.domain, earlier.email_domain) == ("acme-group.com", "acme-group.com")
+
+    response = admin_client.post(
+        reverse("admin:deals_domainalias_add"),
+        {"alias": "acme-group.com", "canonical": "acme.com.my"},
+        HTTP_HOST=HOST_A,
+    )
+    assert response.status_code == 302
+
+    with tenant_context(deal_world.tenant):
+        account.refresh_from_db()
+        earlier.refresh_from_db()
+        assert (account.domain, earlier.email_domain) == ("acme.com.my", "acme.com.my")
+        # A later registration on the canonical domain now meets both.
+        later = register(deal_world.rep_y, company="Unrelated Name", email="buyer@acme.com.my")
+        assert {(m.account_id, m.other_deal_id) for m in later.matches.all()} == {
+            (account.pk, None),
+            (None, earlier.pk),
+        }
