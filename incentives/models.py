@@ -1,0 +1,294 @@
+"""Commission plans, their versions and rules, and imported revenue events.
+
+Guarantees:
+
+* A plan has numbered versions; at most one draft at a time. A published (or
+  retired) version is immutable: ``incentives.services`` refuses every change,
+  and the database refuses it too — a trigger (migration 0002) rejects any
+  INSERT, UPDATE or DELETE of a rule whose version is not a draft, and any
+  change to a published version other than retiring it.
+* A rule snapshots everything it pays (the tier rate included), so a published
+  version pays the same tomorrow whatever the tier table says then.
+* A revenue event is unique per tenant by ``external_id`` (imports are safe to
+  repeat) and its amount is always positive: the kind says whether it earns
+  (invoice paid, usage charge) or takes back (refund).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from prm.tenancy.models import TenantModel
+
+CURRENCY_CHOICES = [(code, code) for code in settings.CURRENCIES]
+
+
+class CommissionPlan(TenantModel):
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    # The plan ``services.ensure_default_plan`` seeded (one per tenant).
+    is_default = models.BooleanField(_("default plan"), default=False, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("commission plan")
+        verbose_name_plural = _("commission plans")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="incentives_plan_name_unique"),
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(is_default=True), name="incentives_one_default_plan"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanVersion(TenantModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+        RETIRED = "retired", _("Retired")
+
+    plan = models.ForeignKey(
+        CommissionPlan, on_delete=models.CASCADE, related_name="versions", verbose_name=_("plan")
+    )
+    number = models.PositiveIntegerField(_("version"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT
+    )
+    effective_from = models.DateField(_("effective from"), null=True, blank=True)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+    # The first day the retired version no longer applies.
+    retired_on = models.DateField(_("retired from"), null=True, blank=True)
+    based_on = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("copied from"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("plan version")
+        verbose_name_plural = _("plan versions")
+        ordering = ["plan__name", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "plan", "number"], name="incentives_version_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "plan"],
+                condition=Q(status="draft"),
+                name="incentives_one_draft_per_plan",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | (Q(published_at__isnull=False) & Q(effective_from__isnull=False)),
+                name="incentives_published_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="retired") | Q(retired_on__isnull=False),
+                name="incentives_retired_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "effective_from"])]
+
+    def __str__(self) -> str:
+        return _("%(plan)s v%(number)s") % {"plan": self.plan.name, "number": self.number}
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class RuleKind(models.TextChoices):
+    TIER_COMMISSION = "tier_commission", _("Tier-based commission")
+    REFERRAL_FEE = "referral_fee", _("Referral fee")
+    REVENUE_SHARE = "revenue_share", _("Recurring revenue share")
+    STEPPED_REBATE = "stepped_rebate", _("Stepped volume rebate")
+    NEW_CUSTOMER_BONUS = "new_customer_bonus", _("New-customer bonus")
+    SPIFF = "spiff", _("Product push (SPIFF)")
+    TIER_PROMOTION_BONUS = "tier_promotion_bonus", _("Tier-promotion bonus")
+    RENEWAL_RATE_BONUS = "renewal_rate_bonus", _("Renewal-rate bonus")
+    USAGE_GROWTH_BONUS = "usage_growth_bonus", _("Usage-growth bonus")
+
+
+class CommissionRule(TenantModel):
+    """One rule of a plan version: what it matches and what it pays.
+
+    Empty match lists mean "any". ``parameters`` holds the kind-specific
+    settings (rebate bands and mode, thresholds, the promotion's tier and
+    date), validated by ``incentives.engine.parse_parameters``.
+    """
+
+    class Registered(models.TextChoices):
+        ANY = "any", _("Registered or not")
+        YES = "yes", _("Registered deals only")
+        NO = "no", _("Unregistered deals only")
+
+    class CoSellRole(models.TextChoices):
+        ANY = "any", _("Any")
+        SOLE = "sole", _("Sole partner (no co-sell)")
+        PARTNER_SOURCED = "partner_sourced", _("Co-sell, partner-sourced")
+        DIRECT_SOURCED = "direct_sourced", _("Co-sell, direct-sourced")
+
+    class Payout(models.TextChoices):
+        PERCENTAGE = "percentage", _("Percentage of a base")
+        FIXED = "fixed", _("Fixed amount")
+
+    class Base(models.TextChoices):
+        FIRST_YEAR_VALUE = "first_year_value", _("First-year contract value")
+        DEAL_AMOUNT = "deal_amount", _("Deal amount")
+
+    version = models.ForeignKey(
+        PlanVersion, on_delete=models.CASCADE, related_name="rules", verbose_name=_("version")
+    )
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=30, choices=RuleKind.choices)
+    priority = models.IntegerField(
+        _("priority"),
+        default=0,
+        help_text=_("Among matching rules of the same kind, the highest priority pays."),
+    )
+    starts_on = models.DateField(_("starts on"), null=True, blank=True)
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    # --- what it matches (empty = any) ---
+    partner_type_keys = ArrayField(
+        models.CharField(max_length=40), verbose_name=_("partner types"), default=list, blank=True
+    )
+    tier_keys = ArrayField(
+        models.CharField(max_length=40), verbose_name=_("tiers"), default=list, blank=True
+    )
+    product_ids = ArrayField(
+        models.BigIntegerField(), verbose_name=_("products"), default=list, blank=True
+    )
+    product_lines = ArrayField(
+        models.CharField(max_length=120), verbose_name=_("product lines"), default=list, blank=True
+    )
+    countries = ArrayField(
+        models.CharField(max_length=2), verbose_name=_("countries"), default=list, blank=True
+    )
+    regions = ArrayField(
+        models.CharField(max_length=100), verbose_name=_("regions"), default=list, blank=True
+    )
+    deal_types = ArrayField(
+        models.CharField(max_length=10), verbose_name=_("deal types"), default=list, blank=True
+    )
+    registered = models.CharField(
+        _("registration"), max_length=3, choices=Registered.choices, default=Registered.ANY
+    )
+    co_sell_role = models.CharField(
+        _("co-sell role"), max_length=20, choices=CoSellRole.choices, default=CoSellRole.ANY
+    )
+    # --- what it pays ---
+    payout = models.CharField(
+        _("payout"), max_length=10, choices=Payout.choices, default=Payout.PERCENTAGE
+    )
+    rate = models.DecimalField(_("rate (%)"), max_digits=7, decimal_places=4, null=True, blank=True)
+    base = models.CharField(
+        _("base"), max_length=20, choices=Base.choices, default=Base.FIRST_YEAR_VALUE
+    )
+    fixed_amount = models.DecimalField(
+        _("fixed amount"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(
+        _("currency of the fixed amount"), max_length=3, choices=CURRENCY_CHOICES, blank=True
+    )
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("commission rule")
+        verbose_name_plural = _("commission rules")
+        ordering = ["kind", "-priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(payout="fixed", fixed_amount__isnull=False, fixed_amount__gte=0)
+                | (
+                    Q(payout="percentage")
+                    & (Q(rate__isnull=True) | (Q(rate__gte=0) & Q(rate__lte=100)))
+                ),
+                name="incentives_rule_pays_something",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_on__isnull=True)
+                | Q(ends_on__isnull=True)
+                | Q(ends_on__gte=models.F("starts_on")),
+                name="incentives_rule_dates_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "version", "kind"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RevenueEvent(TenantModel):
+    """A customer payment the vendor imports (CSV or API): what recurring
+    revenue shares and usage-growth bonuses are computed from."""
+
+    class Kind(models.TextChoices):
+        INVOICE_PAID = "invoice_paid", _("Invoice paid")
+        REFUND = "refund", _("Refund")
+        USAGE_CHARGE = "usage_charge", _("Usage charge")
+
+    partner = models.ForeignKey(
+        "partners.PartnerOrganization",
+        on_delete=models.PROTECT,
+        related_name="revenue_events",
+        verbose_name=_("partner"),
+    )
+    deal = models.ForeignKey(
+        "deals.DealRegistration",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revenue_events",
+        verbose_name=_("deal"),
+    )
+    customer_name = models.CharField(_("customer"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    occurred_on = models.DateField(_("date"))
+    external_id = models.CharField(_("external id"), max_length=100)
+    usage_quantity = models.DecimalField(
+        _("usage quantity"), max_digits=18, decimal_places=4, null=True, blank=True
+    )
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("revenue event")
+        verbose_name_plural = _("revenue events")
+        ordering = ["-occurred_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"], name="incentives_revenue_external_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="incentives_revenue_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "partner", "occurred_on"]),
+            models.Index(fields=["tenant", "occurred_on", "id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.get_kind_display()} {self.amount} {self.currency}"

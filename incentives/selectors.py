@@ -1,0 +1,321 @@
+"""Reads for commission plans: the versions in force, the engine's facts built
+from deals and revenue events, live estimates, and the console's lists.
+
+Which plan versions apply on a date: for every plan, the published (or since
+retired) version with the latest ``effective_from`` on or before that date —
+unless that version was retired on or before the date. Drafts never apply.
+Every plan in force pays on its own (a tenant may run a standard plan and a
+separate promotion plan side by side).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from deals.models import DealEvent, DealLine, DealRegistration
+from incentives.engine import (
+    CompiledPlan,
+    DealFacts,
+    EarningLine,
+    LineFacts,
+    PartnerFacts,
+    PeriodFacts,
+    RevenueEventFacts,
+    TierStep,
+    UsageFacts,
+    earnings_for_deal,
+    under_plans,
+)
+from incentives.models import CommissionPlan, CommissionRule, PlanVersion, RevenueEvent
+from partners.models import PartnerOrganization, Tier, TierChange
+
+Status = PlanVersion.Status
+
+
+# --- plans in force -------------------------------------------------------------------
+
+
+def versions_in_force(*, on: date) -> list[PlanVersion]:
+    candidates = (
+        PlanVersion.objects.filter(effective_from__lte=on)
+        .exclude(status=Status.DRAFT)
+        .order_by("plan_id", "-effective_from", "-number")
+        .distinct("plan_id")
+    )
+    current = [v for v in candidates if v.retired_on is None or v.retired_on > on]
+    return list(
+        PlanVersion.objects.filter(pk__in=[v.pk for v in current])
+        .select_related("plan")
+        .prefetch_related(Prefetch("rules", queryset=CommissionRule.objects.order_by("id")))
+        .order_by("plan__name")
+    )
+
+
+def plans_in_force(*, on: date) -> list[CompiledPlan]:
+    return [CompiledPlan.from_version(version) for version in versions_in_force(on=on)]
+
+
+# --- facts ---------------------------------------------------------------------------
+
+
+def partner_facts(partner: PartnerOrganization) -> PartnerFacts:
+    return PartnerFacts(
+        partner_id=partner.pk,
+        partner_type_key=partner.partner_type.key,
+        tier_key=partner.tier.key if partner.tier is not None else "",
+        country=partner.country,
+        region=partner.region,
+    )
+
+
+def tier_histories(
+    partners: Iterable[PartnerOrganization],
+) -> dict[int, tuple[TierStep, ...]]:
+    """Each partner's tiers over time, oldest first, in one query. The tier
+    held before the first recorded change (or, with no change, the current
+    tier) counts from the day the partner was created. Partners need their
+    ``tier`` loaded."""
+    partners = list(partners)
+    changes: dict[int, list[TierChange]] = defaultdict(list)
+    for change in (
+        TierChange.objects.filter(partner_id__in=[p.pk for p in partners])
+        .select_related("from_tier", "to_tier")
+        .order_by("changed_at", "id")
+    ):
+        changes[change.partner_id].append(change)
+    histories = {}
+    for partner in partners:
+        own = changes.get(partner.pk, [])
+        first = own[0].from_tier if own else partner.tier
+        start = timezone.localdate(partner.created_at)
+        steps = [TierStep(start, first.key, first.rank)] if first is not None else []
+        steps += [
+            TierStep(timezone.localdate(c.changed_at), c.to_tier.key, c.to_tier.rank) for c in own
+        ]
+        histories[partner.pk] = tuple(steps)
+    return histories
+
+
+def tier_ranks() -> dict[str, int]:
+    return dict(Tier.objects.values_list("key", "rank"))
+
+
+def _deal_facts(
+    deal: DealRegistration,
+    *,
+    estimate: bool,
+    history: tuple[TierStep, ...],
+    ranks: dict[str, int],
+) -> DealFacts:
+    lines = tuple(
+        LineFacts(line.product_id, line.product.product_line, line.amount)
+        for line in deal.lines.all()
+    )
+    if estimate:
+        amount = deal.estimated_amount
+        if amount is None:
+            amount = sum((line.amount for line in lines), Decimal("0"))
+        on = max(deal.estimated_close_date, timezone.localdate())
+    else:
+        amount = deal.final_amount
+        on = deal.closed_on or deal.estimated_close_date
+    return DealFacts(
+        deal_id=deal.pk,
+        partner=partner_facts(deal.partner),
+        deal_type=deal.deal_type,
+        registered=deal.approved_at is not None,
+        amount=amount if amount is not None else Decimal("0"),
+        currency=deal.currency,
+        closed_on=on,
+        contract_term_months=deal.contract_term_months,
+        partner_share=deal.partner_share,
+        country=deal.country,
+        region=deal.region,
+        lines=lines,
+        tier_history=history,
+        tier_ranks=ranks,
+        is_estimate=estimate,
+    )
+
+
+def deal_facts_for(deals: QuerySet[DealRegistration], *, estimate: bool = False) -> list[DealFacts]:
+    """Facts of many deals in a fixed number of queries, whatever their number
+    (the nightly job feeds it bounded chunks)."""
+    rows = list(
+        deals.select_related("partner__partner_type", "partner__tier").prefetch_related(
+            Prefetch("lines", queryset=DealLine.objects.select_related("product").order_by("id"))
+        )
+    )
+    partners = {deal.partner_id: deal.partner for deal in rows}
+    histories = tier_histories(partners.values())
+    ranks = tier_ranks()
+    return [
+        _deal_facts(deal, estimate=estimate, history=histories[deal.partner_id], ranks=ranks)
+        for deal in rows
+    ]
+
+
+def deal_facts(deal: DealRegistration, *, estimate: bool = False) -> DealFacts:
+    """A deal as the engine sees it. ``estimate`` reads an open deal: its
+    estimated amount (else the sum of its lines), its estimated close date
+    (today if that has passed), and its term if one is recorded (else the
+    whole amount is first-year)."""
+    return deal_facts_for(DealRegistration.objects.filter(pk=deal.pk), estimate=estimate)[0]
+
+
+def period_facts(*, start: date, end: date) -> list[PeriodFacts]:
+    """Every partner's period results per currency, in three queries.
+
+    Volume: closed-won deals closed in the period (both days included) and not
+    reversed. Renewals won: the renewal deals among them; renewals lost:
+    renewal deals moved to closed-lost during the period."""
+    won = (
+        DealRegistration.objects.filter(
+            stage=DealRegistration.Stage.CLOSED_WON,
+            closed_on__range=(start, end),
+            reversed_at__isnull=True,
+        )
+        .values("partner_id", "currency")
+        .annotate(
+            volume=Sum("final_amount"),
+            renewals_won=Count("id", filter=Q(deal_type=DealRegistration.DealType.RENEWAL)),
+            renewal_volume=Sum(
+                "final_amount", filter=Q(deal_type=DealRegistration.DealType.RENEWAL)
+            ),
+        )
+        .order_by()
+    )
+    lost = (
+        DealEvent.objects.filter(
+            kind="stage_changed",
+            to_stage=DealRegistration.Stage.CLOSED_LOST,
+            created_at__date__range=(start, end),
+            deal__deal_type=DealRegistration.DealType.RENEWAL,
+        )
+        .values("deal__partner_id", "deal__currency")
+        .annotate(lost=Count("deal_id", distinct=True))
+        .order_by()
+    )
+    totals: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in won:
+        totals[(row["partner_id"], row["currency"])] = {
+            "volume": row["volume"] or Decimal("0"),
+            "renewals_won": row["renewals_won"],
+            "renewal_volume": row["renewal_volume"] or Decimal("0"),
+        }
+    for lost_row in lost:
+        key = (lost_row["deal__partner_id"], lost_row["deal__currency"])
+        totals.setdefault(key, {})["renewals_lost"] = lost_row["lost"]
+    partners = PartnerOrganization.objects.select_related("partner_type", "tier").in_bulk(
+        {partner_id for partner_id, _currency in totals}
+    )
+    return [
+        PeriodFacts(
+            partner=partner_facts(partners[partner_id]),
+            period_start=start,
+            period_end=end,
+            currency=currency,
+            **values,
+        )
+        for (partner_id, currency), values in sorted(totals.items())
+    ]
+
+
+def usage_facts(*, previous: tuple[date, date], current: tuple[date, date]) -> list[UsageFacts]:
+    """Each customer's usage charges in two periods (per partner and currency),
+    in two queries; customers without usage in the current period are left out."""
+    rows = list(
+        RevenueEvent.objects.filter(
+            kind=RevenueEvent.Kind.USAGE_CHARGE,
+            occurred_on__range=(min(previous[0], current[0]), max(previous[1], current[1])),
+        )
+        .values("partner_id", "currency", "customer_name")
+        .annotate(
+            before=Sum("amount", filter=Q(occurred_on__range=previous)),
+            now=Sum("amount", filter=Q(occurred_on__range=current)),
+        )
+        .filter(now__gt=0)
+        .order_by("partner_id", "currency", "customer_name")
+    )
+    partners = PartnerOrganization.objects.select_related("partner_type", "tier").in_bulk(
+        {row["partner_id"] for row in rows}
+    )
+    return [
+        UsageFacts(
+            partner=partner_facts(partners[row["partner_id"]]),
+            customer_name=row["customer_name"],
+            period_start=current[0],
+            period_end=current[1],
+            currency=row["currency"],
+            previous_usage=row["before"] or Decimal("0"),
+            current_usage=row["now"],
+        )
+        for row in rows
+    ]
+
+
+def revenue_event_facts(event: RevenueEvent) -> RevenueEventFacts:
+    event = RevenueEvent.objects.select_related(
+        "partner__partner_type", "partner__tier", "deal"
+    ).get(pk=event.pk)
+    return RevenueEventFacts(
+        event_id=event.pk,
+        partner=partner_facts(event.partner),
+        kind=event.kind,
+        amount=event.amount,
+        currency=event.currency,
+        occurred_on=event.occurred_on,
+        customer_name=event.customer_name,
+        deal_id=event.deal_id,
+        partner_share=event.deal.partner_share if event.deal else Decimal("100"),
+        country=event.deal.country if event.deal else "",
+        region=event.deal.region if event.deal else "",
+    )
+
+
+# --- earnings ------------------------------------------------------------------------
+
+
+def earnings_for_closed_deal(deal: DealRegistration) -> list[EarningLine]:
+    """What a closed-won deal earns under every plan in force on its close date."""
+    facts = deal_facts(deal)
+    return under_plans(plans_in_force(on=facts.closed_on), earnings_for_deal, facts)
+
+
+def estimate_for_deal(deal: DealRegistration) -> list[EarningLine]:
+    """The estimated earnings of an open deal, for the portal (label them as an
+    estimate): the same engine, on the deal's estimated amount and close date.
+    Nothing is estimated without an amount."""
+    facts = deal_facts(deal, estimate=True)
+    if facts.amount <= 0:
+        return []
+    return under_plans(plans_in_force(on=facts.closed_on), earnings_for_deal, facts)
+
+
+# --- the console ---------------------------------------------------------------------
+
+
+def plans_for_console() -> QuerySet[CommissionPlan]:
+    return CommissionPlan.objects.annotate(
+        version_count=Count("versions", distinct=True),
+        draft_count=Count("versions", filter=Q(versions__status=Status.DRAFT), distinct=True),
+    )
+
+
+def versions_of(plan: CommissionPlan) -> QuerySet[PlanVersion]:
+    return (
+        plan.versions.select_related("plan", "published_by")
+        .annotate(rule_count=Count("rules"))
+        .order_by("-number")
+    )
+
+
+def rules_of(version: PlanVersion) -> QuerySet[CommissionRule]:
+    return version.rules.order_by("kind", "-priority", "id")
