@@ -54,6 +54,8 @@ from deals.selectors import (
     products_for_registration,
     products_on_deals_of,
 )
+from incentives.engine.compute import EarningLine
+from incentives.selectors import estimate_for_deal
 from prm.accounts.roles import Capability, can
 from prm.errors import DomainError
 from prm.portal.context import render_page
@@ -275,14 +277,65 @@ def _appealable(deal: DealRegistration) -> Decision | None:
     return decisions[0]
 
 
+@dataclass(frozen=True)
+class EstimateRow:
+    rule: str
+    how: str
+    amount: Any
+    currency: str
+
+
+def _how(line: EarningLine) -> str:
+    """How one estimated line is computed, in words."""
+    explanation = line.explanation
+    if line.rate is not None:
+        if explanation.get("base_kind") == "first_year_value":
+            how = _("%(rate)s%% of the first-year contract value (%(base)s %(currency)s)")
+        else:
+            how = _("%(rate)s%% of the deal amount (%(base)s %(currency)s)")
+        how = how % {
+            "rate": explanation.get("rate", line.rate),
+            "base": explanation.get("base", line.base),
+            "currency": line.currency,
+        }
+    else:
+        how = _("A fixed amount")
+    if "split" in explanation:
+        how = _("%(how)s, times your co-sell share of %(split)s%%") % {
+            "how": how,
+            "split": explanation["split"],
+        }
+    return how
+
+
+def _estimates(deal: DealRegistration) -> tuple[list[EstimateRow], dict[str, Any]] | None:
+    """The open deal's estimated earnings (the commission engine's own code, on
+    the estimated amount), with a total per currency; None once the deal is closed."""
+    if deal.stage not in DealRegistration.ACTIVE_STAGES:
+        return None
+    lines = estimate_for_deal(deal)
+    totals: dict[str, Any] = {}
+    for line in lines:
+        totals[line.currency] = totals.get(line.currency, 0) + line.amount
+    rows = [
+        EstimateRow(str(line.explanation.get("rule", "")), _how(line), line.amount, line.currency)
+        for line in lines
+    ]
+    return rows, totals
+
+
 def _detail_page(request, membership, reference: str, **forms):
     deal = get_object_or_404(deal_page_for_partner(partner=membership.partner), reference=reference)
     can_close = deal.stage in (Stage.APPROVED, Stage.IN_PROGRESS)
     is_protected = bool(deal.protected_until) and deal.stage in DealRegistration.PROTECTED_STAGES
     extensions = window.extension_requests_of(deal=deal)
     pending = any(e.status == ExtensionRequest.Status.PENDING for e in extensions)
+    estimates = _estimates(deal)
     context = {
         "deal": deal,
+        "estimates": estimates[0] if estimates else None,
+        "estimate_totals": estimates[1] if estimates else {},
+        "show_estimates": estimates is not None,
         "timeline": _timeline(deal),
         "decisions": list(deal.decisions.all()),
         "appealable": _appealable(deal),

@@ -14,7 +14,8 @@ natural keys (tenant slug, e-mail, legal name, catalogue key) and only missing
 ones are created; rows that exist are left as they are, so edits made in the
 console survive a re-seed. The tier history is replayed only past the steps a
 partner already has. ``deals.demo`` adds products, the vendor's accounts,
-rules, registrations and routed leads the same way.
+rules, registrations and routed leads the same way, and every tenant gets the
+default commission plan (``incentives.services.ensure_default_plan``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from django.db import transaction
 from django.utils import translation
 
 from deals.demo import seed_deals
+from incentives.models import PlanVersion
+from incentives.services import ensure_default_plan
 from partners.defaults import (
     DEMO_LOGINS,
     DEMO_OPERATOR_EMAIL,
@@ -352,6 +355,9 @@ def seed_tenant(demo: DemoTenant, counts: Counts) -> Tenant:
         before = PartnerType.objects.count() + Tier.objects.count()
         seed_catalogue()
         counts.created += PartnerType.objects.count() + Tier.objects.count() - before
+        plans_before = PlanVersion.objects.count()
+        ensure_default_plan()
+        counts.created += PlanVersion.objects.count() - plans_before
         types = {item.key: item for item in PartnerType.objects.all()}
         tiers = {item.key: item for item in Tier.objects.all()}
 
