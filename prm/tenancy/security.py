@@ -72,7 +72,9 @@ def tenant_foreign_keys(model: type[models.Model]) -> list[models.ForeignKey]:
 
 
 def sync_tenant_security() -> None:
-    models_ = tenant_models()
+    # Only tables that exist: an app migrated back to zero has none.
+    existing = set(connection.introspection.table_names())
+    models_ = [model for model in tenant_models() if model._meta.db_table in existing]
     app_role = _q(settings.APP_DB_ROLE)
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.APP_DB_ROLE])

@@ -78,11 +78,13 @@ def test_a_partner_reads_asks_and_is_told_to_wait_on_a_phone(live_server, browse
     item = page.locator("li.notification").first
     assert "is approved" in item.inner_text()
     assert item.get_attribute("data-unread") == "yes"
+    assert page.locator("#notification-badge").is_visible()
     shoot(page, "inbox")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     item.get_by_role("button", name="Mark as read").click()
     page.wait_for_selector('li.notification[data-unread="no"]')
     assert page.url == f"{base}/notifications/"  # no reload: htmx swapped the item
+    page.wait_for_selector("#notification-badge", state="hidden")  # nothing unread: no badge
     with tenant_context(tenant):
         assert Notification.objects.get().read_at is not None
 
