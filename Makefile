@@ -54,6 +54,7 @@ check: install
 	@$(SERVICES) && PRM_DB_AS_OWNER=1 $(PY) manage.py makemigrations --check --dry-run -v 1
 	@$(SERVICES) && DJANGO_SETTINGS_MODULE=prm.settings.production \
 	  SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	  FIELD_ENCRYPTION_KEYS="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	  DATABASE_URL="postgres://prm_app:check-only@127.0.0.1:1/prm" \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 

@@ -4,6 +4,8 @@ Channel managers and tenant admins manage partners; finance sees them
 read-only; tenant admins configure tiers and partner types. Every save goes
 through ``partners.services``; a partner's tier is read-only in its form and
 changes only through the "Assign tier" view, which records who and why.
+Partners' payee details are finance's alone: masked everywhere, revealed in
+full only on an explicit, audited request (``partners.payee``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from partners.models import PartnerOrganization, PartnerType, Tier, TierChange
+from partners.models import PartnerOrganization, PartnerPayee, PartnerType, Tier, TierChange
+from partners.payee import (
+    blockers_of,
+    is_complete,
+    payees_for_finance,
+    reveal_payee_details,
+    save_payee_details,
+)
+from partners.payee_forms import FinancePayeeForm
 from partners.selectors import partners_visible_to
 from partners.services import (
     PARTNER_FIELDS,
@@ -39,8 +51,10 @@ from prm.console.admin_base import (
     ConsoleModelAdmin,
     ReadOnlyConsoleAdmin,
     ReadOnlyConsoleInline,
+    apply_domain_error,
     has_capability,
 )
+from prm.errors import DomainError
 
 
 def _form_data(form, fields) -> dict:
@@ -267,3 +281,175 @@ class TierChangeAdmin(ReadOnlyConsoleAdmin):
     date_hierarchy = "changed_at"
     fields = ("partner", "from_tier", "to_tier", "changed_by", "reason", "changed_at")
     readonly_fields = fields
+
+
+# --- Payee details (finance only) ------------------------------------------------
+
+
+class PayeeAddForm(FinancePayeeForm):
+    partner: forms.ModelChoiceField[PartnerOrganization] = forms.ModelChoiceField(
+        queryset=None, label=_("Partner")
+    )
+
+    field_order = ("partner",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        partner_field = self.fields["partner"]
+        assert isinstance(partner_field, forms.ModelChoiceField)
+        partner_field.queryset = PartnerOrganization.objects.filter(payee__isnull=True)
+
+
+class RevealForm(forms.Form):
+    """Nothing to fill in: the POST itself is the deliberate, audited act."""
+
+
+@admin.register(PartnerPayee)
+class PartnerPayeeAdmin(ConsoleModelAdmin):
+    """Finance reads and edits partners' payee details here, masked; the full
+    account number and tax id only on the audited "Reveal" page."""
+
+    view_capability = add_capability = change_capability = Capability.MANAGE_MONEY
+    delete_capability = None
+    audited_by_service = True
+
+    list_display = (
+        "partner",
+        "legal_name",
+        "payout_currency",
+        "payment_method",
+        "masked_account_number",
+        "masked_tax_id",
+        "tax_form_status",
+        "complete",
+        "updated_at",
+    )
+    list_filter = ("tax_form_status", "payment_method", "payout_currency")
+    search_fields = ("partner__legal_name", "partner__display_name", "legal_name")
+    list_select_related = ("partner",)
+
+    def get_queryset(self, request):
+        return payees_for_finance()
+
+    @admin.display(description=_("account number"))
+    def masked_account_number(self, obj) -> str:
+        return obj.masked_account_number or "—"
+
+    @admin.display(description=_("tax id"))
+    def masked_tax_id(self, obj) -> str:
+        return obj.masked_tax_id or "—"
+
+    @admin.display(description=_("ready for payout"), boolean=True)
+    def complete(self, obj) -> bool:
+        return is_complete(obj)
+
+    def get_urls(self):
+        urls = super().get_urls()
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/reveal/",
+                self.admin_site.admin_view(self.reveal_view),
+                name="{}_{}_reveal".format(*info),
+            ),
+            *urls,
+        ]
+
+    def _page(self, request, template: str, title, **extra):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "module_name": capfirst(self.opts.verbose_name_plural),
+            "has_view_permission": self.has_view_permission(request),
+            **extra,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+
+        def perform(form):
+            payee = save_payee_details(
+                partner=form.cleaned_data["partner"],
+                data=form.service_data(),
+                actor=request.user,
+                membership=request.membership,
+            )
+            self.message_user(request, _("Payee details saved."), messages.SUCCESS)
+            return redirect(self.console_url("change", payee.pk))
+
+        return self.service_form_view(
+            request,
+            form_class=PayeeAddForm,
+            title=_("Add payee details"),
+            perform=perform,
+            submit_label=_("Save"),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        payee = self.get_object(request, unquote(object_id))
+        if not self.has_change_permission(request, payee):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = FinancePayeeForm(request.POST, payee=payee)
+            if form.is_valid():
+                try:
+                    save_payee_details(
+                        partner=payee.partner,
+                        data=form.service_data(),
+                        actor=request.user,
+                        membership=request.membership,
+                    )
+                except DomainError as exc:
+                    apply_domain_error(form, exc)
+                else:
+                    self.message_user(request, _("Payee details saved."), messages.SUCCESS)
+                    return redirect(self.console_url("change", payee.pk))
+        else:
+            form = FinancePayeeForm(payee=payee)
+        return self._page(
+            request,
+            "admin/partners/partnerpayee/change_form.html",
+            _("Payee details of %(partner)s") % {"partner": payee.partner},
+            original=payee,
+            form=form,
+            blockers=blockers_of(payee),
+            media=self.media + form.media,
+        )
+
+    def reveal_view(self, request, object_id):
+        payee = self.get_object(request, unquote(object_id))
+        if not self.has_change_permission(request, payee):
+            raise PermissionDenied
+
+        def perform(form):
+            revealed = reveal_payee_details(
+                payee=payee, actor=request.user, membership=request.membership
+            )
+            # admin_view marks every console response never_cache (no-store).
+            return self._page(
+                request,
+                "admin/partners/partnerpayee/reveal.html",
+                _("Payee details of %(partner)s") % {"partner": payee.partner},
+                original=payee,
+                revealed=revealed,
+            )
+
+        return self.service_form_view(
+            request,
+            form_class=RevealForm,
+            title=_("Reveal the account number and tax id of %(partner)s")
+            % {"partner": payee.partner},
+            perform=perform,
+            obj=payee,
+            submit_label=_("Reveal"),
+            intro=_(
+                "The full account number and tax id will be shown once. Your name and the "
+                "time are recorded in the audit trail."
+            ),
+        )

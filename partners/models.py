@@ -160,3 +160,91 @@ class TierChange(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.partner}: {self.from_tier or '—'} → {self.to_tier}"
+
+
+class PartnerPayee(TenantModel):
+    """Where and how a partner organisation is paid, and its tax details.
+
+    One per partner. The bank account number and tax id are stored sealed
+    (``prm.money.sealed``: encrypted at rest) with only their last four
+    characters in clear, so lists and forms show "•••• 1234" without
+    decrypting anything. Reads and writes go through ``partners.payee``,
+    which allows finance and the partner's own admins only.
+    """
+
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+        OTHER = "other", _("Other (arranged with finance)")
+
+    class TaxForm(models.TextChoices):
+        MISSING = "missing", _("Not received")
+        W9 = "w9", _("W-9 received")
+        W8BEN = "w8ben", _("W-8BEN received")
+        W8BENE = "w8bene", _("W-8BEN-E received")
+        LOCAL = "local", _("Local tax registration received")
+        NOT_REQUIRED = "not_required", _("Not required")
+
+    partner = models.OneToOneField(
+        PartnerOrganization,
+        on_delete=models.CASCADE,
+        related_name="payee",
+        verbose_name=_("partner"),
+    )
+    legal_name = models.CharField(_("payee legal name"), max_length=200, blank=True)
+    payout_currency = models.CharField(
+        _("payout currency"),
+        max_length=3,
+        choices=[(c, c) for c in settings.CURRENCIES],
+        blank=True,
+    )
+    payment_method = models.CharField(
+        _("payment method"), max_length=20, choices=Method.choices, default=Method.BANK_TRANSFER
+    )
+    bank_name = models.CharField(_("bank name"), max_length=200, blank=True)
+    account_number_sealed = models.TextField(_("bank account number (encrypted)"), blank=True)
+    account_number_tail = models.CharField(max_length=4, blank=True, editable=False)
+    swift_bic = models.CharField(_("SWIFT/BIC"), max_length=11, blank=True)
+    bank_country = models.CharField(_("bank country"), max_length=2, blank=True)
+    tax_id_sealed = models.TextField(_("tax id (encrypted)"), blank=True)
+    tax_id_tail = models.CharField(max_length=4, blank=True, editable=False)
+    tax_country = models.CharField(_("tax country"), max_length=2, blank=True)
+    tax_form_status = models.CharField(
+        _("tax form"), max_length=20, choices=TaxForm.choices, default=TaxForm.MISSING
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+
+    class Meta:
+        verbose_name = _("payee details")
+        verbose_name_plural = _("payee details")
+        ordering = ["partner__legal_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "partner"], name="partners_payee_one_per_partner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.legal_name or str(self.partner)
+
+    @property
+    def masked_account_number(self) -> str:
+        """ "•••• 1234", or "" when no account number is on file."""
+        return _masked(self.account_number_sealed, self.account_number_tail)
+
+    @property
+    def masked_tax_id(self) -> str:
+        return _masked(self.tax_id_sealed, self.tax_id_tail)
+
+
+def _masked(sealed: str, tail: str) -> str:
+    if not sealed:
+        return ""
+    return f"•••• {tail}" if tail else "••••"

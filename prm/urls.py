@@ -15,5 +15,6 @@ urlpatterns = [
     path("deals/", include("deals.urls")),
     path("leads/", include("deals.lead_urls")),
     path("notifications/", include("prm.notifications.urls")),
+    path("payee/", include("partners.payee_urls")),
     path("", include("prm.portal.urls")),
 ]

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from celery import Celery
+from cryptography.fernet import Fernet
 from django.core.management import get_commands
 from django.urls import resolve
 
@@ -41,6 +42,7 @@ _READS_ENV = re.compile(
 # to start or runs with development values (localhost hosts, console e-mail).
 REQUIRED_IN_PRODUCTION = {
     "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEYS",
     "DATABASE_URL",
     "REDIS_URL",
     "ALLOWED_HOSTS",
@@ -66,6 +68,7 @@ def settings_variables() -> set[str]:
 # The `.env` an operator writes next to docker-compose.yml (README, "Docker compose").
 DOTENV = {
     "SECRET_KEY": secrets.token_urlsafe(64),
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "POSTGRES_PASSWORD": "superuser-secret",
     "PRM_OWNER_DB_PASSWORD": "owner-secret",
     "PRM_APP_DB_PASSWORD": "app-secret",

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from prm.settings.base import DEV_SECRET_KEY
 
@@ -34,7 +35,11 @@ def random_key() -> str:
 def run_production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     # Only what a deployment would set: nothing leaks in from the test process
     # (development database URLs, test-only switches such as DJANGO_ALLOW_ASYNC_UNSAFE).
-    environment = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "prm.settings.production"}
+    environment = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "prm.settings.production",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
     environment.update(env)
     return subprocess.run(  # noqa: S603 - fixed arguments: this interpreter, this repo
         [sys.executable, *args],
@@ -45,6 +50,19 @@ def run_production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_production_refuses_to_start_without_field_encryption_keys():
+    result = run_production(
+        "-c",
+        SETUP,
+        SECRET_KEY=random_key(),
+        DATABASE_URL=PRODUCTION_DATABASE_URL,
+        FIELD_ENCRYPTION_KEYS="",
+    )
+
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS" in result.stderr
 
 
 def test_production_starts_with_a_random_key_and_a_real_database_url():

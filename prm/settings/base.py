@@ -26,6 +26,9 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+# Fernet keys (newest first, comma-separated) sealing partners' bank account and
+# tax numbers; without them development derives a key from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = [k for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k]
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ".localhost,localhost,127.0.0.1")
 
@@ -42,6 +45,8 @@ INSTALLED_APPS = [
     "prm.jobs",
     "prm.audit",
     "prm.notifications",
+    "prm.money",
+    "prm.ledger",
     "prm.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -7,6 +7,10 @@ from .base import *  # noqa: F403
 DEBUG = False
 if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:  # noqa: F405
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 50 characters.")
+if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    raise ImproperlyConfigured(
+        "Set FIELD_ENCRYPTION_KEYS (Fernet keys, newest first) to seal payee details."
+    )
 if "prm_app_dev" in DATABASE_URL:  # noqa: F405
     raise ImproperlyConfigured("DATABASE_URL uses the development password.")
 EMAIL_BACKEND = os.environ.get(  # noqa: F405

@@ -23,10 +23,14 @@ SECTIONS = [
     "accounts_apikey",
     "jobs_jobrun",
     "audit_auditevent",
+    "ledger_ledgertransaction",
+    "money_exchangerate",
+    "partners_partnerpayee",
 ]
 
 VISIBLE = {
-    Role.TENANT_ADMIN: set(SECTIONS),
+    # Payee details (bank and tax numbers) are for finance only.
+    Role.TENANT_ADMIN: set(SECTIONS) - {"partners_partnerpayee"},
     Role.CHANNEL_MANAGER: {
         "partners_partnerorganization",
         "partners_tierchange",
@@ -34,7 +38,14 @@ VISIBLE = {
         "accounts_invitation",
         "jobs_jobrun",
     },
-    Role.FINANCE: {"partners_partnerorganization", "partners_tierchange", "jobs_jobrun"},
+    Role.FINANCE: {
+        "partners_partnerorganization",
+        "partners_tierchange",
+        "jobs_jobrun",
+        "ledger_ledgertransaction",
+        "money_exchangerate",
+        "partners_partnerpayee",
+    },
 }
 
 
