@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -292,3 +293,62 @@ class RevenueEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.external_id}: {self.get_kind_display()} {self.amount} {self.currency}"
+
+
+class IncentiveSettings(TenantModel):
+    """The tenant's incentive rules that are not part of a plan (one row per tenant)."""
+
+    clawback_days = models.PositiveSmallIntegerField(
+        _("clawback window (days)"),
+        default=365,
+        validators=[MinValueValidator(0), MaxValueValidator(3650)],
+        help_text=_(
+            "A closed-won deal reversed within this many days of closing gives back what "
+            "it earned; later reversals keep their earnings."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("incentive settings")
+        verbose_name_plural = _("incentive settings")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="incentives_one_settings_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Incentive settings"))
+
+
+class Computation(TenantModel):
+    """The nightly commission job has handled this source in this phase.
+
+    Written in the same transaction as the ledger postings, so a source is
+    either computed and marked, or neither: a rerun (or a run killed halfway and
+    started again) picks up exactly the unmarked ones. A source that earned
+    nothing is marked too, so it is not computed again every night.
+    """
+
+    class Phase(models.TextChoices):
+        EARN = "earn", _("earnings")
+        CLAWBACK = "clawback", _("clawback")
+
+    source_type = models.CharField(_("source"), max_length=20)
+    source_id = models.BigIntegerField(_("source id"))
+    phase = models.CharField(_("phase"), max_length=10, choices=Phase.choices)
+    postings = models.PositiveIntegerField(_("ledger transactions"), default=0)
+    computed_at = models.DateTimeField(_("computed"), auto_now_add=True)
+
+    append_only = True
+
+    class Meta:
+        verbose_name = _("computation")
+        verbose_name_plural = _("computations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source_type", "source_id", "phase"],
+                name="incentives_one_computation_per_source_and_phase",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_type}:{self.source_id} ({self.phase})"

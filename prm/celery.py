@@ -33,4 +33,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=15),
         "kwargs": {"job": "deals.lead_sweep"},
     },
+    # Turns closed-won deals, revenue events and reversals into ledger entries.
+    "incentives-commissions-nightly": {
+        "task": "prm.jobs.tasks.fan_out",
+        "schedule": crontab(hour=1, minute=30),
+        "kwargs": {"job": "incentives.compute_commissions"},
+    },
 }

@@ -18,6 +18,7 @@ FAN_OUT_JOBS: dict[str, str] = {
     "heartbeat": "prm.jobs.tasks.heartbeat",
     "deals.protection_window": "deals.tasks.protection_window",
     "deals.lead_sweep": "deals.tasks.lead_sweep",
+    "incentives.compute_commissions": "incentives.tasks.compute_commissions",
 }
 
 
