@@ -44,6 +44,8 @@ class DemoDeal:
     close_in_days: int
     amount: str
     sku: str
+    # Closed won this many days ago with a 12-month contract (0: still open).
+    won_days_ago: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,18 @@ BOOKS: dict[str, DemoBook] = {
                 close_in_days=45,
                 amount="180000.00",
                 sku="YF-CRM-PRO",
+            ),
+            DemoDeal(
+                partner="北京华通云科技有限公司",
+                customer_company="北京金融港数据服务有限公司",
+                contact_name="孙丽",
+                contact_email="sunli@jrg-data.example",
+                website="jrg-data.example",
+                industry="金融",
+                close_in_days=30,
+                amount="240000.00",
+                sku="YF-BI",
+                won_days_ago=12,
             ),
             DemoDeal(
                 partner="深圳数联网络科技有限公司",
@@ -214,6 +228,18 @@ BOOKS: dict[str, DemoBook] = {
                 close_in_days=30,
                 amount="56000.00",
                 sku="AW-POS",
+            ),
+            DemoDeal(
+                partner="Mitra Niaga Sdn Bhd",
+                customer_company="Kilang Tekstil Batu Pahat Sdn Bhd",
+                contact_name="Lee Mei Fong",
+                contact_email="meifong@tekstilbp.example",
+                website="tekstilbp.example",
+                industry="Pembuatan",
+                close_in_days=30,
+                amount="84000.00",
+                sku="AW-HR",
+                won_days_ago=9,
             ),
             DemoDeal(
                 partner="Kelana Digital Sdn Bhd",
@@ -331,7 +357,7 @@ def seed_deals(*, slug: str, channel_manager: Membership) -> int:
         ).exists():
             continue
         rep = _rep(partner)
-        services.register_deal(
+        registered = services.register_deal(
             membership=rep,
             actor=rep.user,
             customer_company=deal.customer_company,
@@ -349,6 +375,16 @@ def seed_deals(*, slug: str, channel_manager: Membership) -> int:
                 )
             ],
         )
+        if deal.won_days_ago and registered.stage == DealRegistration.Stage.APPROVED:
+            services.close_won(
+                deal=registered,
+                membership=rep,
+                actor=rep.user,
+                final_amount=Decimal(deal.amount),
+                currency=book.currency,
+                closed_on=today - timedelta(days=deal.won_days_ago),
+                contract_term_months=12,
+            )
         created += 1
     new_leads = []
     existing = set(

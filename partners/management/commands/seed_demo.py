@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import translation
 
 from deals.demo import seed_deals
+from incentives.commissions import run_commission_job
 from incentives.models import PlanVersion
 from incentives.services import ensure_default_plan
 from partners.defaults import (
@@ -416,6 +417,8 @@ def seed_tenant(demo: DemoTenant, counts: Counts) -> Tenant:
                 )
                 counts.tier_changes += 1
         counts.created += seed_deals(slug=demo.slug, channel_manager=channel_manager)
+        # Won demo deals earn their commission now rather than at the nightly run.
+        run_commission_job()
     return tenant
 
 
