@@ -352,3 +352,300 @@ class Computation(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.source_type}:{self.source_id} ({self.phase})"
+
+
+# --- payout periods and statements -----------------------------------------------------
+# Guarantees (``incentives.payouts`` writes these; migration 0005 adds triggers):
+#
+# * Periods of a tenant never overlap (a trigger) and are unique by start. A
+#   closed period never re-opens and never changes.
+# * A statement is written once, when its period closes; afterwards only the
+#   payment fields may change, once, from "closed" to "paid" (a trigger).
+# * Statement lines are append-only (the application role cannot UPDATE or
+#   DELETE them, and a trigger refuses it for every role), and a ledger
+#   transaction is on at most one line (a unique constraint).
+
+
+class PayoutSettings(TenantModel):
+    """How payouts work for the tenant (one row per tenant)."""
+
+    minimum_payout = models.DecimalField(
+        _("minimum payout"),
+        max_digits=14,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_(
+            "A closing balance below this amount (in the partner's payout currency) is "
+            "carried forward to the next period instead of being paid."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("payout settings")
+        verbose_name_plural = _("payout settings")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="incentives_one_payout_settings"),
+            models.CheckConstraint(
+                condition=Q(minimum_payout__gte=0), name="incentives_minimum_payout_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Payout settings"))
+
+
+class PayoutPeriod(TenantModel):
+    """A stretch of days (monthly by default) whose ledger entries are paid together."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    start = models.DateField(_("start"))
+    end = models.DateField(_("end"), help_text=_("The last day of the period (inclusive)."))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("closed by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payout period")
+        verbose_name_plural = _("payout periods")
+        ordering = ["-start"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "start"], name="incentives_period_start"),
+            models.CheckConstraint(
+                condition=Q(end__gte=models.F("start")), name="incentives_period_dates_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True)
+                | Q(status="closed", closed_at__isnull=False),
+                name="incentives_period_closed_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+    @property
+    def key(self) -> str:
+        return self.start.strftime("%Y-%m")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Statement(TenantModel):
+    """What a partner earned in a closed period, in its payout currency.
+
+    Signed totals add up: ``closing = opening + earned + clawed_back +
+    adjustments`` (clawbacks are negative). ``payable`` is ``closing`` when it
+    may be paid, else 0 and ``carried_forward`` holds it for the next period.
+    """
+
+    class Status(models.TextChoices):
+        CLOSED = "closed", _("Closed")
+        HELD = "held", _("Held")
+        BLOCKED = "blocked", _("Blocked")
+        PAID = "paid", _("Paid")
+
+    period = models.ForeignKey(
+        PayoutPeriod, on_delete=models.PROTECT, related_name="statements", verbose_name=_("period")
+    )
+    partner = models.ForeignKey(
+        "partners.PartnerOrganization",
+        on_delete=models.PROTECT,
+        related_name="statements",
+        verbose_name=_("partner"),
+    )
+    currency = models.CharField(_("payout currency"), max_length=3, choices=CURRENCY_CHOICES)
+    opening_balance = models.DecimalField(_("carried in"), max_digits=18, decimal_places=2)
+    earned_total = models.DecimalField(_("earned"), max_digits=18, decimal_places=2)
+    clawed_back_total = models.DecimalField(_("clawed back"), max_digits=18, decimal_places=2)
+    adjustments_total = models.DecimalField(_("adjustments"), max_digits=18, decimal_places=2)
+    closing_amount = models.DecimalField(_("closing balance"), max_digits=18, decimal_places=2)
+    payable_amount = models.DecimalField(_("payable"), max_digits=18, decimal_places=2)
+    carried_forward = models.DecimalField(_("carried forward"), max_digits=18, decimal_places=2)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    hold_reason = models.TextField(_("hold reason"), blank=True, default="")
+    blockers = ArrayField(
+        models.TextField(), verbose_name=_("payout blockers"), default=list, blank=True
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    paid_on = models.DateField(_("paid on"), null=True, blank=True)
+    payment_reference = models.CharField(_("payment reference"), max_length=200, blank=True)
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("marked paid by"),
+    )
+    payment_transaction = models.ForeignKey(
+        "ledger.LedgerTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("payment"),
+    )
+
+    class Meta:
+        verbose_name = _("statement")
+        verbose_name_plural = _("statements")
+        ordering = ["-period__start", "partner__legal_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period", "partner"], name="incentives_statement_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    closing_amount=models.F("opening_balance")
+                    + models.F("earned_total")
+                    + models.F("clawed_back_total")
+                    + models.F("adjustments_total")
+                ),
+                name="incentives_statement_adds_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    closing_amount=models.F("payable_amount") + models.F("carried_forward")
+                ),
+                name="incentives_statement_payable_or_carried",
+            ),
+            models.CheckConstraint(
+                condition=Q(payable_amount__gte=0), name="incentives_statement_never_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid")
+                | Q(paid_on__isnull=False, payment_transaction__isnull=False),
+                name="incentives_statement_paid_has_payment",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "partner", "period"])]
+
+    def __str__(self) -> str:
+        return _("Statement %(period)s — %(partner)s") % {
+            "period": self.period.key,
+            "partner": self.partner.legal_name,
+        }
+
+
+class StatementLine(TenantModel):
+    """One ledger transaction on a statement, converted to the payout currency."""
+
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="lines", verbose_name=_("statement")
+    )
+    transaction = models.ForeignKey(
+        "ledger.LedgerTransaction",
+        on_delete=models.PROTECT,
+        related_name="statement_lines",
+        verbose_name=_("ledger transaction"),
+    )
+    kind = models.CharField(_("kind"), max_length=20)
+    effective_date = models.DateField(_("date"))
+    original_amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    original_currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    rate = models.DecimalField(_("rate"), max_digits=24, decimal_places=10, null=True, blank=True)
+    rate_date = models.DateField(_("rate date"), null=True, blank=True)
+    amount = models.DecimalField(_("converted amount"), max_digits=18, decimal_places=2)
+    explanation = models.JSONField(_("explanation"), default=dict, blank=True)
+
+    append_only = True
+
+    class Meta:
+        verbose_name = _("statement line")
+        verbose_name_plural = _("statement lines")
+        ordering = ["effective_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "transaction"], name="incentives_transaction_on_one_statement"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate__isnull=True, rate_date__isnull=True)
+                | Q(rate__isnull=False, rate_date__isnull=False),
+                name="incentives_line_rate_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "statement"])]
+
+    def __str__(self) -> str:
+        return f"{self.statement_id}: {self.transaction_id}"
+
+
+class Hold(TenantModel):
+    """Finance holds a partner's payout, or one earning, until released."""
+
+    partner = models.ForeignKey(
+        "partners.PartnerOrganization",
+        on_delete=models.PROTECT,
+        related_name="payout_holds",
+        verbose_name=_("partner"),
+    )
+    transaction = models.ForeignKey(
+        "ledger.LedgerTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("earning"),
+        help_text=_("Empty: the partner's whole payout is held."),
+    )
+    reason = models.TextField(_("reason"))
+    created_at = models.DateTimeField(_("held"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("held by"),
+    )
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("released by"),
+    )
+
+    class Meta:
+        verbose_name = _("payout hold")
+        verbose_name_plural = _("payout holds")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "partner"],
+                condition=Q(transaction__isnull=True, released_at__isnull=True),
+                name="incentives_one_active_partner_hold",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "transaction"],
+                condition=Q(transaction__isnull=False, released_at__isnull=True),
+                name="incentives_one_active_earning_hold",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="incentives_hold_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        if self.transaction_id:
+            return _("Hold on earning #%(id)s") % {"id": self.transaction_id}
+        return _("Hold on %(partner)s") % {"partner": self.partner.legal_name}
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None

@@ -71,6 +71,16 @@ class ConsoleSite(AllauthLoginMixin, admin.AdminSite):
     index_template = "console/index.html"
     enable_nav_sidebar = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._url_providers: list = []
+
+    def register_urls(self, provider) -> None:
+        """An app adds console pages that belong to no model: ``provider(site)``
+        returns URL patterns, mounted ahead of the model pages."""
+        if provider not in self._url_providers:
+            self._url_providers.append(provider)
+
     def has_permission(self, request) -> bool:
         return bool(
             request.user.is_active
@@ -113,6 +123,7 @@ class ConsoleSite(AllauthLoginMixin, admin.AdminSite):
 
         custom = [
             path("settings/", self.admin_view(settings_view), name="program_settings"),
+            *(url for provider in self._url_providers for url in provider(self)),
         ]
         return custom + super().get_urls()
 

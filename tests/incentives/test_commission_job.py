@@ -231,3 +231,8 @@ def test_the_nightly_task_records_a_job_run_with_its_counts(plan_world, plan):
         assert (first.counts["deals"], first.counts["earnings_posted"]) == (1, 1)
         assert second.counts.get("earnings_posted", 0) == 0
         assert LedgerTransaction.objects.count() == 1
+        # The current month's payout period is open for what the job posts.
+        from incentives.models import PayoutPeriod
+
+        today = timezone.localdate()
+        assert PayoutPeriod.objects.filter(start__lte=today, end__gte=today).count() == 1
