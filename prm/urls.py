@@ -16,5 +16,6 @@ urlpatterns = [
     path("leads/", include("deals.lead_urls")),
     path("notifications/", include("prm.notifications.urls")),
     path("payee/", include("partners.payee_urls")),
+    path("earnings/", include("incentives.urls")),
     path("", include("prm.portal.urls")),
 ]

@@ -21,6 +21,7 @@ from deals.api import (
     ProductViewSet,
     RegistrationViewSet,
 )
+from incentives.api import EarningViewSet, PlanViewSet, RevenueEventViewSet
 from partners.api import PartnerTypeViewSet, PartnerViewSet, TierViewSet
 from prm.accounts.api import MeView, TokenViewSet, UserViewSet
 
@@ -36,6 +37,9 @@ router.register("extension-requests", ExtensionRequestViewSet, basename="extensi
 router.register("leads", LeadViewSet, basename="lead")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("products", ProductViewSet, basename="product")
+router.register("plans", PlanViewSet, basename="plan")
+router.register("earnings", EarningViewSet, basename="earning")
+router.register("revenue-events", RevenueEventViewSet, basename="revenue-event")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),
