@@ -28,6 +28,7 @@ JAN_1 = datetime.date(2026, 1, 1)
 
 def as_member(client, member):
     client.force_login(member.user)
+    client.cookies["django_language"] = "en"  # tenant A speaks Chinese; the assertions read English
     return client
 
 

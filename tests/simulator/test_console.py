@@ -71,6 +71,7 @@ def test_the_page_shows_totals_and_partners_by_difference_and_says_nothing_is_po
     world = sim_world
     recent(world)
     client.force_login(world.finance.user)
+    client.cookies["django_language"] = "en"  # tenant A speaks Chinese; the assertions read English
     response = client.get(url(world.draft, 3), HTTP_HOST=HOST_A)
     assert response.status_code == 200
     html = response.content.decode()
@@ -84,11 +85,11 @@ def test_the_page_shows_totals_and_partners_by_difference_and_says_nothing_is_po
     assert html.index("Huatong Partners") < html.index("Lianhe Systems")
     assert "Nothing is posted." in html
     assert 'data-currency="CNY"' in html
-    # Totals (tenant A's language is Chinese: no grouping): 7,500 now, 9,100 simulated.
+    # Totals, in English number format: 7,500 now, 9,100 simulated.
     for field, value in (
-        ("current", "7500.00"),
-        ("simulated", "9100.00"),
-        ("difference", "1600.00"),
+        ("current", "7,500.00"),
+        ("simulated", "9,100.00"),
+        ("difference", "1,600.00"),
         ("difference_percent", "21.3%"),
         ("posted", "0.00"),
     ):
