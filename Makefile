@@ -62,7 +62,7 @@ test: install browsers lint check
 	@$(SERVICES) && $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: seed
-	@$(SERVICES) && $(PY) -m bench.tenancy_overhead && $(PY) -m bench.lead_routing
+	@$(SERVICES) && $(PY) -m bench.tenancy_overhead && $(PY) -m bench.lead_routing && $(PY) -m bench.commission_job
 
 messages: install
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)

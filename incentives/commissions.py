@@ -13,8 +13,8 @@ Guarantees:
   the last committed chunk ended. The ledger's idempotency key
   (``source:id:rule:kind``) backs this up: a posting is never made twice.
 * **Sets, not rows.** A chunk costs a fixed number of queries: the ids, the
-  facts, the plans (cached per date for the run), one bulk posting and one
-  bulk marker insert.
+  facts, the plans (read once per run and per interval between version
+  dates), one bulk posting and one bulk marker insert.
 * **Clawbacks mirror earnings.** A closed-won deal reversed within the tenant's
   clawback window (``IncentiveSettings.clawback_days``, counted from the close
   date) gets one mirror transaction per earning it posted, pointing at the
@@ -23,12 +23,13 @@ Guarantees:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from deals.models import DealRegistration
@@ -45,7 +46,7 @@ from incentives.engine.rules import (
     KIND_STEPPED_REBATE,
     KIND_TIER_COMMISSION,
 )
-from incentives.models import Computation, IncentiveSettings, RevenueEvent
+from incentives.models import Computation, IncentiveSettings, PlanVersion, RevenueEvent
 from incentives.selectors import deal_facts_for, plans_in_force, revenue_event_facts_for
 from prm.ledger.models import Account, Kind, LedgerEntry, LedgerTransaction, SourceType
 from prm.ledger.postings import Line, Posting, idempotency_key
@@ -112,15 +113,52 @@ def _posting(line: EarningLine, *, source_type: str, effective_date: date) -> Po
 
 
 class _Plans:
-    """Plans in force per date, compiled once per run."""
+    """Plans in force per date, compiled once per run.
+
+    Which versions are in force (``selectors.versions_in_force``) depends on a
+    date only through comparisons with the versions' ``effective_from`` and
+    ``retired_on`` dates, so it is constant between two consecutive such dates.
+    The run reads those dates once and asks the selector once per interval
+    actually met, instead of once per distinct close date.
+    """
 
     def __init__(self) -> None:
-        self._by_day: dict[date, list[CompiledPlan]] = {}
+        bounds = PlanVersion.objects.exclude(status=PlanVersion.Status.DRAFT).values_list(
+            "effective_from", "retired_on"
+        )
+        self._bounds = sorted({day for pair in bounds for day in pair if day is not None})
+        self._by_interval: dict[int, list[CompiledPlan]] = {}
 
     def on(self, day: date) -> list[CompiledPlan]:
-        if day not in self._by_day:
-            self._by_day[day] = plans_in_force(on=day)
-        return self._by_day[day]
+        interval = bisect_right(self._bounds, day)
+        if interval not in self._by_interval:
+            self._by_interval[interval] = plans_in_force(on=day)
+        return self._by_interval[interval]
+
+
+_MARK = f"""
+INSERT INTO {Computation._meta.db_table}
+    (tenant_id, source_type, source_id, phase, postings, computed_at)
+SELECT %s, %s, u.source_id, %s, u.postings, now()
+FROM unnest(%s::bigint[], %s::integer[]) AS u(source_id, postings)
+ON CONFLICT DO NOTHING
+"""  # noqa: S608 (table name only)
+
+
+def _mark(*, source_type: str, phase: str, ids: list[int], postings: dict[int, int]) -> None:
+    """The chunk's ``Computation`` markers, in one statement (a marker that
+    already exists is left as it is)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK,
+            [
+                require_tenant().pk,
+                source_type,
+                phase,
+                ids,
+                [postings.get(pk, 0) for pk in ids],
+            ],
+        )
 
 
 def _earn_chunk(
@@ -154,19 +192,7 @@ def _earn_chunk(
         for posting in postings:
             assert posting.source_id is not None
             per_source[posting.source_id] = per_source.get(posting.source_id, 0) + 1
-        Computation.objects.bulk_create(
-            [
-                Computation(
-                    tenant_id=require_tenant().pk,
-                    source_type=source_type,
-                    source_id=pk,
-                    phase=Phase.EARN,
-                    postings=per_source.get(pk, 0),
-                )
-                for pk in ids
-            ],
-            ignore_conflicts=True,
-        )
+        _mark(source_type=source_type, phase=Phase.EARN, ids=ids, postings=per_source)
     return len(ids), created
 
 
@@ -246,18 +272,11 @@ def _clawback_chunk(*, window_days: int, size: int) -> tuple[int, int]:
         for posting in postings:
             assert posting.source_id is not None
             per_deal[posting.source_id] = per_deal.get(posting.source_id, 0) + 1
-        Computation.objects.bulk_create(
-            [
-                Computation(
-                    tenant_id=require_tenant().pk,
-                    source_type=SourceType.DEAL,
-                    source_id=deal.pk,
-                    phase=Phase.CLAWBACK,
-                    postings=per_deal.get(deal.pk, 0),
-                )
-                for deal in reversed_deals
-            ],
-            ignore_conflicts=True,
+        _mark(
+            source_type=SourceType.DEAL,
+            phase=Phase.CLAWBACK,
+            ids=[deal.pk for deal in reversed_deals],
+            postings=per_deal,
         )
     return len(reversed_deals), created
 
