@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from incentives import views
+from incentives import statement_views, views
 
 app_name = "earnings"
 urlpatterns = [
     path("", views.earnings, name="index"),
+    path("statements/<int:pk>.pdf", statement_views.partner_statement_pdf, name="statement_pdf"),
 ]

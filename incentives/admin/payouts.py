@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from incentives import payouts
+from incentives import payouts, statement_views
 from incentives.forms import ConfirmForm
 from incentives.models import Hold, PayoutPeriod, Statement
 from incentives.payouts import selectors
@@ -340,6 +340,11 @@ class StatementAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
                 "<path:object_id>/mark-paid/",
                 view(self.mark_paid_view),
                 name="{}_{}_mark_paid".format(*info),
+            ),
+            path(
+                "<int:pk>/pdf/",
+                view(statement_views.console_statement_pdf),
+                name="{}_{}_pdf".format(*info),
             ),
             *super().get_urls(),
         ]
