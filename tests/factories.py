@@ -56,7 +56,9 @@ class TierFactory(DjangoModelFactory):
 
     key = factory.Sequence(lambda n: f"tier{n}")
     name = factory.Sequence(lambda n: f"Tier {n}")
-    rank = factory.Sequence(lambda n: n + 1)
+    # Far above the catalogue's ranks (1–4), which tests also create by hand: a
+    # generated tier never collides with them, whatever ran before.
+    rank = factory.Sequence(lambda n: n + 100)
     commission_rate_modifier = Decimal("20.00")
     mdf_percentage = Decimal("3.00")
 
