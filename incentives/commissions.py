@@ -13,8 +13,8 @@ Guarantees:
   the last committed chunk ended. The ledger's idempotency key
   (``source:id:rule:kind``) backs this up: a posting is never made twice.
 * **Sets, not rows.** A chunk costs a fixed number of queries: the ids, the
-  facts, the plans (read once per run and per interval between version
-  dates), one bulk posting and one bulk marker insert.
+  facts, one bulk posting and one bulk marker insert; the plans are read and
+  compiled once per run (``selectors.PlansInForce``).
 * **Clawbacks mirror earnings.** A closed-won deal reversed within the tenant's
   clawback window (``IncentiveSettings.clawback_days``, counted from the close
   date) gets one mirror transaction per earning it posted, pointing at the
@@ -23,7 +23,6 @@ Guarantees:
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -46,8 +45,8 @@ from incentives.engine.rules import (
     KIND_STEPPED_REBATE,
     KIND_TIER_COMMISSION,
 )
-from incentives.models import Computation, IncentiveSettings, PlanVersion, RevenueEvent
-from incentives.selectors import deal_facts_for, plans_in_force, revenue_event_facts_for
+from incentives.models import Computation, IncentiveSettings, RevenueEvent
+from incentives.selectors import PlansInForce, deal_facts_for, revenue_event_facts_for
 from prm.ledger.models import Account, Kind, LedgerEntry, LedgerTransaction, SourceType
 from prm.ledger.postings import Line, Posting, idempotency_key
 from prm.ledger.services import post_many
@@ -112,30 +111,6 @@ def _posting(line: EarningLine, *, source_type: str, effective_date: date) -> Po
     )
 
 
-class _Plans:
-    """Plans in force per date, compiled once per run.
-
-    Which versions are in force (``selectors.versions_in_force``) depends on a
-    date only through comparisons with the versions' ``effective_from`` and
-    ``retired_on`` dates, so it is constant between two consecutive such dates.
-    The run reads those dates once and asks the selector once per interval
-    actually met, instead of once per distinct close date.
-    """
-
-    def __init__(self) -> None:
-        bounds = PlanVersion.objects.exclude(status=PlanVersion.Status.DRAFT).values_list(
-            "effective_from", "retired_on"
-        )
-        self._bounds = sorted({day for pair in bounds for day in pair if day is not None})
-        self._by_interval: dict[int, list[CompiledPlan]] = {}
-
-    def on(self, day: date) -> list[CompiledPlan]:
-        interval = bisect_right(self._bounds, day)
-        if interval not in self._by_interval:
-            self._by_interval[interval] = plans_in_force(on=day)
-        return self._by_interval[interval]
-
-
 _MARK = f"""
 INSERT INTO {Computation._meta.db_table}
     (tenant_id, source_type, source_id, phase, postings, computed_at)
@@ -168,7 +143,7 @@ def _earn_chunk(
     facts_of: Callable[[QuerySet], Sequence[Any]],
     compute: Callable[[CompiledPlan, Any], list[EarningLine]],
     day_of: Callable[[Any], date],
-    plans: _Plans,
+    plans: PlansInForce,
     size: int,
 ) -> tuple[int, int]:
     """Compute and post one chunk in one transaction; returns (sources, postings)."""
@@ -298,7 +273,7 @@ def run_commission_job(*, progress: Progress | None = None, size: int = CHUNK_SI
         "earnings_posted": 0,
         "clawbacks_posted": 0,
     }
-    plans = _Plans()
+    plans = PlansInForce()
     window = incentive_settings().clawback_days
     phases: list[tuple[str, str, Callable[[], tuple[int, int]]]] = [
         (

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from deals.admin.program import ValuesField
 from deals.models import DealRegistration, Product
-from incentives.models import CommissionPlan, CommissionRule, RuleKind
+from incentives.models import RULE_FIELDS, CommissionPlan, CommissionRule, RuleKind
 from partners.models import Tier
 from prm.console.admin_base import TenantModelForm
 
@@ -196,26 +196,9 @@ class RuleForm(forms.Form):
         return {
             **{
                 name: getattr(rule, name)
-                for name in (
-                    "name",
-                    "kind",
-                    "priority",
-                    "starts_on",
-                    "ends_on",
-                    "partner_type_keys",
-                    "tier_keys",
-                    "product_lines",
-                    "countries",
-                    "regions",
-                    "deal_types",
-                    "registered",
-                    "co_sell_role",
-                    "payout",
-                    "rate",
-                    "base",
-                    "fixed_amount",
-                    "currency",
-                )
+                # Products and parameters have fields of their own below.
+                for name in RULE_FIELDS
+                if name not in ("product_ids", "parameters")
             },
             "products": list(rule.product_ids),
             "rebate_mode": params.get("mode", ""),

@@ -239,6 +239,31 @@ class CommissionRule(TenantModel):
         return self.name
 
 
+# The fields of a rule that people set (console, API, services).
+RULE_FIELDS = (
+    "name",
+    "kind",
+    "priority",
+    "starts_on",
+    "ends_on",
+    "partner_type_keys",
+    "tier_keys",
+    "product_ids",
+    "product_lines",
+    "countries",
+    "regions",
+    "deal_types",
+    "registered",
+    "co_sell_role",
+    "payout",
+    "rate",
+    "base",
+    "fixed_amount",
+    "currency",
+    "parameters",
+)
+
+
 class RevenueEvent(TenantModel):
     """A customer payment the vendor imports (CSV or API): what recurring
     revenue shares and usage-growth bonuses are computed from."""

@@ -42,24 +42,49 @@ Status = PlanVersion.Status
 # --- plans in force -------------------------------------------------------------------
 
 
+class PlansInForce:
+    """Every non-draft plan version of the tenant, loaded and compiled once (two
+    queries). The versions in force on a day are chosen in memory, once per day
+    asked: per plan, the version with the latest ``effective_from`` (then the
+    highest number) on or before the day, unless it was retired by then. The
+    nightly job and the simulator keep one for a whole run."""
+
+    def __init__(self) -> None:
+        loaded = list(
+            PlanVersion.objects.exclude(status=Status.DRAFT)
+            .select_related("plan")
+            .prefetch_related(Prefetch("rules", queryset=CommissionRule.objects.order_by("id")))
+            .order_by("plan__name", "plan_id", "-effective_from", "-number")
+        )
+        self._by_plan: dict[int, list[PlanVersion]] = defaultdict(list)
+        for version in loaded:
+            self._by_plan[version.plan_id].append(version)
+        self.compiled = {version.pk: CompiledPlan.from_version(version) for version in loaded}
+        self._on: dict[date, list[CompiledPlan]] = {}
+
+    def versions(self, on: date) -> list[PlanVersion]:
+        chosen = []
+        for versions in self._by_plan.values():  # plans by name, versions newest first
+            latest = next(
+                (v for v in versions if v.effective_from is not None and v.effective_from <= on),
+                None,
+            )
+            if latest is not None and (latest.retired_on is None or latest.retired_on > on):
+                chosen.append(latest)
+        return chosen
+
+    def on(self, day: date) -> list[CompiledPlan]:
+        if day not in self._on:
+            self._on[day] = [self.compiled[version.pk] for version in self.versions(day)]
+        return self._on[day]
+
+
 def versions_in_force(*, on: date) -> list[PlanVersion]:
-    candidates = (
-        PlanVersion.objects.filter(effective_from__lte=on)
-        .exclude(status=Status.DRAFT)
-        .order_by("plan_id", "-effective_from", "-number")
-        .distinct("plan_id")
-    )
-    current = [v for v in candidates if v.retired_on is None or v.retired_on > on]
-    return list(
-        PlanVersion.objects.filter(pk__in=[v.pk for v in current])
-        .select_related("plan")
-        .prefetch_related(Prefetch("rules", queryset=CommissionRule.objects.order_by("id")))
-        .order_by("plan__name")
-    )
+    return PlansInForce().versions(on)
 
 
 def plans_in_force(*, on: date) -> list[CompiledPlan]:
-    return [CompiledPlan.from_version(version) for version in versions_in_force(on=on)]
+    return PlansInForce().on(on)
 
 
 # --- facts ---------------------------------------------------------------------------

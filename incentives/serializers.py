@@ -17,6 +17,7 @@ from deals.serializers.fields import CurrencyField, PartnerRefSerializer
 from incentives.earnings import explain, parse_month
 from incentives.models import (
     CURRENCY_CHOICES,
+    RULE_FIELDS,
     CommissionPlan,
     CommissionRule,
     PlanVersion,
@@ -81,29 +82,7 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CommissionRule
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "priority",
-            "starts_on",
-            "ends_on",
-            "partner_type_keys",
-            "tier_keys",
-            "product_ids",
-            "product_lines",
-            "countries",
-            "regions",
-            "deal_types",
-            "registered",
-            "co_sell_role",
-            "payout",
-            "rate",
-            "base",
-            "fixed_amount",
-            "currency",
-            "parameters",
-        ]
+        fields = ["id", *RULE_FIELDS]
         read_only_fields = fields
 
 

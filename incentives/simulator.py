@@ -58,7 +58,7 @@ from incentives.engine import (
     under_plans,
 )
 from incentives.models import CommissionRule, PlanVersion, RevenueEvent
-from incentives.selectors import deal_facts_for, revenue_event_facts_for
+from incentives.selectors import PlansInForce, deal_facts_for, revenue_event_facts_for
 from partners.models import PartnerOrganization
 from prm.accounts.roles import Capability, can
 from prm.errors import DomainError
@@ -131,54 +131,32 @@ def window(*, months: int, today: date) -> tuple[date, date]:
 
 
 class _Versions:
-    """Every non-draft version, loaded and compiled once; the versions in force
-    on a date are chosen in memory by the rule of ``selectors.versions_in_force``."""
+    """The plans in force per date (``selectors.PlansInForce``), and the same
+    with the simulated version standing in for its own plan's version."""
 
     def __init__(self, simulated: PlanVersion) -> None:
-        rules = Prefetch("rules", queryset=CommissionRule.objects.order_by("id"))
-        loaded = list(
-            PlanVersion.objects.exclude(status=PlanVersion.Status.DRAFT)
-            .select_related("plan")
-            .prefetch_related(rules)
-            .order_by("plan__name", "plan_id", "-effective_from", "-number")
-        )
-        self.by_plan: dict[int, list[PlanVersion]] = defaultdict(list)
-        compiled: dict[int, CompiledPlan] = {}
-        for version in loaded:
-            self.by_plan[version.plan_id].append(version)
-            compiled[version.pk] = CompiledPlan.from_version(version)
-        if simulated.pk not in compiled:
+        self.in_force = PlansInForce()
+        compiled = self.in_force.compiled.get(simulated.pk)
+        if compiled is None:
             # A draft: never in force, compiled on its own.
+            rules = Prefetch("rules", queryset=CommissionRule.objects.order_by("id"))
             draft = PlanVersion.objects.prefetch_related(rules).get(pk=simulated.pk)
-            compiled[simulated.pk] = CompiledPlan.from_version(draft)
-        self.compiled = compiled
+            compiled = CompiledPlan.from_version(draft)
         self.simulated = simulated
-        self._current: dict[date, list[CompiledPlan]] = {}
+        self.simulated_plan = compiled
         self._proposed: dict[date, list[CompiledPlan]] = {}
 
-    def _in_force(self, on: date) -> list[PlanVersion]:
-        chosen = []
-        for versions in self.by_plan.values():
-            # Newest first: the latest effective_from (then number) on or before the date.
-            latest = next(
-                (v for v in versions if v.effective_from and v.effective_from <= on), None
-            )
-            if latest is not None and (latest.retired_on is None or latest.retired_on > on):
-                chosen.append(latest)
-        return chosen
-
     def current(self, on: date) -> list[CompiledPlan]:
-        if on not in self._current:
-            self._current[on] = [self.compiled[v.pk] for v in self._in_force(on)]
-        return self._current[on]
+        return self.in_force.on(on)
 
     def proposed(self, on: date) -> list[CompiledPlan]:
         if on not in self._proposed:
-            others = [v for v in self._in_force(on) if v.plan_id != self.simulated.plan_id]
-            self._proposed[on] = [
-                *(self.compiled[v.pk] for v in others),
-                self.compiled[self.simulated.pk],
+            others = [
+                self.in_force.compiled[v.pk]
+                for v in self.in_force.versions(on)
+                if v.plan_id != self.simulated.plan_id
             ]
+            self._proposed[on] = [*others, self.simulated_plan]
         return self._proposed[on]
 
 

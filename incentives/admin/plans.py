@@ -320,33 +320,37 @@ class PlanVersionAdmin(ConsoleModelAdmin):
         field = SERVICE_FIELDS.get(exc.field or "", exc.field)
         return DomainError(exc.message, code=exc.code, field=field)
 
-    def add_rule_view(self, request, object_id):
-        version = self._version(request, object_id)
-        refused = self._refuse_unless_draft(request, version)
-        if refused:
-            return refused
+    def _rule_form_view(self, request, version, *, save, success, **form_view):
+        """A rule form whose valid data ``save(data)`` hands to a service; a
+        refusal on a field shows on the form, any other refusal as a message."""
 
         def perform(form):
             try:
-                rule = services.add_rule(
-                    version=version,
-                    membership=request.membership,
-                    actor=request.user,
-                    data=form.service_data(),
-                )
+                rule = save(form.service_data())
             except Conflict as exc:
                 self.report_domain_error(request, exc)
                 return self._back(version)
             except DomainError as exc:
                 raise self._on_rule_form(exc) from exc
-            self.message_user(
-                request, _("Rule “%(name)s” added.") % {"name": rule.name}, messages.SUCCESS
-            )
+            self.message_user(request, success % {"name": rule.name}, messages.SUCCESS)
             return self._back(version)
 
         return self.service_form_view(
+            request, form_class=RuleForm, perform=perform, obj=version, **form_view
+        )
+
+    def add_rule_view(self, request, object_id):
+        version = self._version(request, object_id)
+        refused = self._refuse_unless_draft(request, version)
+        if refused:
+            return refused
+        return self._rule_form_view(
             request,
-            form_class=RuleForm,
+            version,
+            save=lambda data: services.add_rule(
+                version=version, membership=request.membership, actor=request.user, data=data
+            ),
+            success=_("Rule “%(name)s” added."),
             form_kwargs={
                 "initial": {
                     "registered": CommissionRule.Registered.ANY,
@@ -354,8 +358,6 @@ class PlanVersionAdmin(ConsoleModelAdmin):
                 }
             },
             title=_("Add a rule to %(version)s") % {"version": version},
-            perform=perform,
-            obj=version,
             submit_label=_("Add rule"),
         )
 
@@ -365,32 +367,15 @@ class PlanVersionAdmin(ConsoleModelAdmin):
         refused = self._refuse_unless_draft(request, version)
         if refused:
             return refused
-
-        def perform(form):
-            try:
-                services.update_rule(
-                    rule=rule,
-                    membership=request.membership,
-                    actor=request.user,
-                    data=form.service_data(),
-                )
-            except Conflict as exc:
-                self.report_domain_error(request, exc)
-                return self._back(version)
-            except DomainError as exc:
-                raise self._on_rule_form(exc) from exc
-            self.message_user(
-                request, _("Rule “%(name)s” saved.") % {"name": rule.name}, messages.SUCCESS
-            )
-            return self._back(version)
-
-        return self.service_form_view(
+        return self._rule_form_view(
             request,
-            form_class=RuleForm,
+            version,
+            save=lambda data: services.update_rule(
+                rule=rule, membership=request.membership, actor=request.user, data=data
+            ),
+            success=_("Rule “%(name)s” saved."),
             form_kwargs={"initial": RuleForm.initial_from(rule)},
             title=_("Edit “%(rule)s”") % {"rule": rule.name},
-            perform=perform,
-            obj=version,
         )
 
     def delete_rule_view(self, request, object_id, rule_id):

@@ -104,6 +104,41 @@ class EarningLine:
     is_estimate: bool = False
 
 
+def _line(
+    plan: CompiledPlan,
+    rule: RuleSpec,
+    *,
+    partner_id: int,
+    source: str,
+    source_id: int | None,
+    source_key: str,
+    base: Decimal,
+    amount: Decimal,
+    currency: str,
+    explanation: dict[str, Any],
+    is_estimate: bool = False,
+) -> EarningLine:
+    """One earning of ``rule`` under ``plan``: its rate or fixed amount, and the
+    currency it pays in (a fixed amount's own currency, else the source's)."""
+    fixed = rule.payout == "fixed"
+    return EarningLine(
+        rule_id=rule.id,
+        plan_version_id=plan.version_id,
+        kind=rule.kind,
+        partner_id=partner_id,
+        source=source,
+        source_id=source_id,
+        source_key=source_key,
+        base=money(base),
+        rate=rule.rate if rule.payout == "percentage" else None,
+        fixed_amount=rule.fixed_amount if fixed else None,
+        amount=amount,
+        currency=(rule.currency or currency) if fixed else currency,
+        explanation=explanation,
+        is_estimate=is_estimate,
+    )
+
+
 # --- matching ---------------------------------------------------------------------
 
 
@@ -236,19 +271,16 @@ def _deal_line(plan: CompiledPlan, rule: RuleSpec, facts: DealFacts) -> EarningL
     explanation["formula"] = f"{formula} = {amount}"
     if facts.is_estimate:
         explanation["estimate"] = True
-    return EarningLine(
-        rule_id=rule.id,
-        plan_version_id=plan.version_id,
-        kind=rule.kind,
+    return _line(
+        plan,
+        rule,
         partner_id=facts.partner.partner_id,
         source="deal",
         source_id=facts.deal_id,
         source_key=f"deal:{facts.deal_id}",
-        base=money(base),
-        rate=rule.rate if rule.payout == "percentage" else None,
-        fixed_amount=rule.fixed_amount if rule.payout == "fixed" else None,
+        base=base,
         amount=amount,
-        currency=(rule.currency or facts.currency) if rule.payout == "fixed" else facts.currency,
+        currency=facts.currency,
         explanation=explanation,
         is_estimate=facts.is_estimate,
     )
@@ -297,21 +329,16 @@ def earnings_for_revenue_event(plan: CompiledPlan, facts: RevenueEventFacts) -> 
         explanation["amount"] = str(amount)
         explanation["formula"] = f"{formula} = {amount}"
         lines.append(
-            EarningLine(
-                rule_id=rule.id,
-                plan_version_id=plan.version_id,
-                kind=rule.kind,
+            _line(
+                plan,
+                rule,
                 partner_id=facts.partner.partner_id,
                 source="revenue_event",
                 source_id=facts.event_id,
                 source_key=f"revenue_event:{facts.event_id}",
-                base=money(facts.amount * facts.sign),
-                rate=rule.rate if rule.payout == "percentage" else None,
-                fixed_amount=rule.fixed_amount if rule.payout == "fixed" else None,
+                base=facts.amount * facts.sign,
                 amount=amount,
-                currency=(rule.currency or facts.currency)
-                if rule.payout == "fixed"
-                else facts.currency,
+                currency=facts.currency,
                 explanation=explanation,
             )
         )
@@ -416,19 +443,16 @@ def _period_line(plan: CompiledPlan, rule: RuleSpec, facts: PeriodFacts) -> Earn
     explanation["base"] = str(money(base))
     explanation["amount"] = str(amount)
     explanation["formula"] = f"{formula} = {amount}"
-    return EarningLine(
-        rule_id=rule.id,
-        plan_version_id=plan.version_id,
-        kind=rule.kind,
+    return _line(
+        plan,
+        rule,
         partner_id=facts.partner.partner_id,
         source="period",
         source_id=None,
         source_key=f"period:{facts.period_start}:{facts.period_end}:{facts.currency}",
-        base=money(base),
-        rate=rule.rate if rule.payout == "percentage" else None,
-        fixed_amount=rule.fixed_amount if rule.payout == "fixed" else None,
+        base=base,
         amount=amount,
-        currency=(rule.currency or facts.currency) if rule.payout == "fixed" else facts.currency,
+        currency=facts.currency,
         explanation=explanation,
     )
 
@@ -487,10 +511,9 @@ def earnings_for_usage(plan: CompiledPlan, facts: UsageFacts) -> list[EarningLin
             "formula": f"{formula} = {amount}",
         }
         lines.append(
-            EarningLine(
-                rule_id=rule.id,
-                plan_version_id=plan.version_id,
-                kind=rule.kind,
+            _line(
+                plan,
+                rule,
                 partner_id=facts.partner.partner_id,
                 source="usage",
                 source_id=None,
@@ -498,13 +521,9 @@ def earnings_for_usage(plan: CompiledPlan, facts: UsageFacts) -> list[EarningLin
                     f"usage:{facts.period_start}:{facts.period_end}:{facts.currency}:"
                     f"{facts.customer_name}"
                 ),
-                base=money(facts.growth),
-                rate=rule.rate if rule.payout == "percentage" else None,
-                fixed_amount=rule.fixed_amount if rule.payout == "fixed" else None,
+                base=facts.growth,
                 amount=amount,
-                currency=(rule.currency or facts.currency)
-                if rule.payout == "fixed"
-                else facts.currency,
+                currency=facts.currency,
                 explanation=explanation,
             )
         )

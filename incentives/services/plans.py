@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from deals.models import DealRegistration, Product
 from incentives.engine import RuleError, RuleSpec, check_rule, parse_parameters
 from incentives.models import (
+    RULE_FIELDS,
     CommissionPlan,
     CommissionRule,
     PlanVersion,
@@ -53,28 +54,6 @@ DEFAULT_PLAN_DESCRIPTION = gettext_noop("Tier-based commission on first-year con
 # Early enough that the default plan covers every historic deal of a new tenant.
 DEFAULT_PLAN_EFFECTIVE_FROM = date(2020, 1, 1)
 
-RULE_FIELDS = (
-    "name",
-    "kind",
-    "priority",
-    "starts_on",
-    "ends_on",
-    "partner_type_keys",
-    "tier_keys",
-    "product_ids",
-    "product_lines",
-    "countries",
-    "regions",
-    "deal_types",
-    "registered",
-    "co_sell_role",
-    "payout",
-    "rate",
-    "base",
-    "fixed_amount",
-    "currency",
-    "parameters",
-)
 LIST_FIELDS = (
     "partner_type_keys",
     "tier_keys",
@@ -331,6 +310,14 @@ def _ties(rules: list[CommissionRule]) -> tuple[CommissionRule, CommissionRule] 
     return None
 
 
+def _mark_published(version: PlanVersion, *, effective_from: date, actor) -> None:
+    version.status = Status.PUBLISHED
+    version.effective_from = effective_from
+    version.published_at = timezone.now()
+    version.published_by = actor if getattr(actor, "pk", None) else None
+    version.save()
+
+
 def publish_version(
     *,
     version: PlanVersion,
@@ -373,11 +360,7 @@ def publish_version(
                 )
                 % {"first": tie[0].name, "second": tie[1].name}
             )
-        locked.status = Status.PUBLISHED
-        locked.effective_from = effective_from
-        locked.published_at = timezone.now()
-        locked.published_by = actor if getattr(actor, "pk", None) else None
-        locked.save()
+        _mark_published(locked, effective_from=effective_from, actor=actor)
         record(
             actor=actor,
             action="incentives.version_published",
@@ -495,11 +478,7 @@ def ensure_default_plan(
                 rate=rate,
                 base=CommissionRule.Base.FIRST_YEAR_VALUE,
             )
-        version.status = Status.PUBLISHED
-        version.effective_from = effective_from
-        version.published_at = timezone.now()
-        version.published_by = actor if getattr(actor, "pk", None) else None
-        version.save()
+        _mark_published(version, effective_from=effective_from, actor=actor)
         record(
             actor=actor,
             action="incentives.default_plan_created",
