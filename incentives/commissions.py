@@ -24,6 +24,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -136,15 +137,51 @@ def _mark(*, source_type: str, phase: str, ids: list[int], postings: dict[int, i
         )
 
 
+@dataclass(frozen=True)
+class _Source:
+    """How one kind of source becomes earning lines."""
+
+    model: type
+    facts_of: Callable[[QuerySet], Sequence[Any]]
+    compute: Callable[[CompiledPlan, Any], list[EarningLine]]
+    day_of: Callable[[Any], date]
+
+
+SOURCES: dict[str, _Source] = {
+    SourceType.DEAL: _Source(
+        model=DealRegistration,
+        facts_of=deal_facts_for,
+        compute=earnings_for_deal,
+        day_of=lambda facts: facts.closed_on,
+    ),
+    SourceType.REVENUE_EVENT: _Source(
+        model=RevenueEvent,
+        facts_of=revenue_event_facts_for,
+        compute=earnings_for_revenue_event,
+        day_of=lambda facts: facts.occurred_on,
+    ),
+}
+
+
+def earning_postings(
+    sources: QuerySet, *, source_type: str, plans: PlansInForce | None = None
+) -> list[Posting]:
+    """The ledger postings these deals or revenue events earn under every plan
+    version in force on their day: exactly what the job posts for them (same
+    keys, amounts and explanations), so a replay can compare against the
+    ledger. Reads only."""
+    source = SOURCES[source_type]
+    plans = plans or PlansInForce()
+    return [
+        _posting(line, source_type=source_type, effective_date=source.day_of(facts))
+        for facts in source.facts_of(sources)
+        for line in under_plans(plans.on(source.day_of(facts)), source.compute, facts)
+        if line.amount != 0
+    ]
+
+
 def _earn_chunk(
-    *,
-    queryset: QuerySet,
-    source_type: str,
-    facts_of: Callable[[QuerySet], Sequence[Any]],
-    compute: Callable[[CompiledPlan, Any], list[EarningLine]],
-    day_of: Callable[[Any], date],
-    plans: PlansInForce,
-    size: int,
+    *, queryset: QuerySet, source_type: str, plans: PlansInForce, size: int
 ) -> tuple[int, int]:
     """Compute and post one chunk in one transaction; returns (sources, postings)."""
     with transaction.atomic():
@@ -156,12 +193,9 @@ def _earn_chunk(
         )
         if not ids:
             return 0, 0
-        postings = [
-            _posting(line, source_type=source_type, effective_date=day_of(facts))
-            for facts in facts_of(queryset.model.objects.filter(pk__in=ids))
-            for line in under_plans(plans.on(day_of(facts)), compute, facts)
-            if line.amount != 0
-        ]
+        postings = earning_postings(
+            queryset.model.objects.filter(pk__in=ids), source_type=source_type, plans=plans
+        )
         created = post_many(postings=postings)
         per_source: dict[int, int] = {}
         for posting in postings:
@@ -282,9 +316,6 @@ def run_commission_job(*, progress: Progress | None = None, size: int = CHUNK_SI
             lambda: _earn_chunk(
                 queryset=DealRegistration.objects.filter(stage=DealRegistration.Stage.CLOSED_WON),
                 source_type=SourceType.DEAL,
-                facts_of=deal_facts_for,
-                compute=earnings_for_deal,
-                day_of=lambda facts: facts.closed_on,
                 plans=plans,
                 size=size,
             ),
@@ -295,9 +326,6 @@ def run_commission_job(*, progress: Progress | None = None, size: int = CHUNK_SI
             lambda: _earn_chunk(
                 queryset=RevenueEvent.objects.all(),
                 source_type=SourceType.REVENUE_EVENT,
-                facts_of=revenue_event_facts_for,
-                compute=earnings_for_revenue_event,
-                day_of=lambda facts: facts.occurred_on,
                 plans=plans,
                 size=size,
             ),
