@@ -53,7 +53,7 @@ from prm.ledger.postings import Line, Posting, idempotency_key
 from prm.ledger.services import post_many
 from prm.tenancy.context import require_tenant
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = 2000
 Phase = Computation.Phase
 
 # Engine rule kinds → ledger transaction kinds (every other kind is a bonus).

@@ -100,6 +100,37 @@ def partner_facts(partner: PartnerOrganization) -> PartnerFacts:
     )
 
 
+def _histories(partners: Iterable[dict[str, Any]]) -> dict[int, tuple[TierStep, ...]]:
+    """Tier histories of partner rows (``pk``, ``created_at``, ``tier__key``,
+    ``tier__rank``), in one query; see ``tier_histories``."""
+    partners = list(partners)
+    changes: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in (
+        TierChange.objects.filter(partner_id__in=[p["pk"] for p in partners])
+        .order_by("changed_at", "id")
+        .values_list(
+            "partner_id",
+            "changed_at",
+            "from_tier__key",
+            "from_tier__rank",
+            "to_tier__key",
+            "to_tier__rank",
+        )
+    ):
+        changes[row[0]].append(row)
+    histories = {}
+    for partner in partners:
+        own = changes.get(partner["pk"], [])
+        first_key, first_rank = (
+            (own[0][2], own[0][3]) if own else (partner["tier__key"], partner["tier__rank"])
+        )
+        start = timezone.localdate(partner["created_at"])
+        steps = [TierStep(start, first_key, first_rank)] if first_key is not None else []
+        steps += [TierStep(timezone.localdate(c[1]), c[4], c[5]) for c in own]
+        histories[partner["pk"]] = tuple(steps)
+    return histories
+
+
 def tier_histories(
     partners: Iterable[PartnerOrganization],
 ) -> dict[int, tuple[TierStep, ...]]:
@@ -107,62 +138,76 @@ def tier_histories(
     held before the first recorded change (or, with no change, the current
     tier) counts from the day the partner was created. Partners need their
     ``tier`` loaded."""
-    partners = list(partners)
-    changes: dict[int, list[TierChange]] = defaultdict(list)
-    for change in (
-        TierChange.objects.filter(partner_id__in=[p.pk for p in partners])
-        .select_related("from_tier", "to_tier")
-        .order_by("changed_at", "id")
-    ):
-        changes[change.partner_id].append(change)
-    histories = {}
-    for partner in partners:
-        own = changes.get(partner.pk, [])
-        first = own[0].from_tier if own else partner.tier
-        start = timezone.localdate(partner.created_at)
-        steps = [TierStep(start, first.key, first.rank)] if first is not None else []
-        steps += [
-            TierStep(timezone.localdate(c.changed_at), c.to_tier.key, c.to_tier.rank) for c in own
-        ]
-        histories[partner.pk] = tuple(steps)
-    return histories
+    return _histories(
+        {
+            "pk": partner.pk,
+            "created_at": partner.created_at,
+            "tier__key": partner.tier.key if partner.tier is not None else None,
+            "tier__rank": partner.tier.rank if partner.tier is not None else None,
+        }
+        for partner in partners
+    )
 
 
 def tier_ranks() -> dict[str, int]:
     return dict(Tier.objects.values_list("key", "rank"))
 
 
+_DEAL_FIELDS = (
+    "pk",
+    "partner_id",
+    "deal_type",
+    "approved_at",
+    "final_amount",
+    "estimated_amount",
+    "estimated_close_date",
+    "closed_on",
+    "currency",
+    "contract_term_months",
+    "partner_share",
+    "country",
+    "region",
+)
+_PARTNER_FIELDS = (
+    "pk",
+    "created_at",
+    "partner_type__key",
+    "tier__key",
+    "tier__rank",
+    "country",
+    "region",
+)
+
+
 def _deal_facts(
-    deal: DealRegistration,
+    deal: dict[str, Any],
     *,
     estimate: bool,
+    partner: PartnerFacts,
+    lines: tuple[LineFacts, ...],
     history: tuple[TierStep, ...],
     ranks: dict[str, int],
 ) -> DealFacts:
-    lines = tuple(
-        LineFacts(line.product_id, line.product.product_line, line.amount)
-        for line in deal.lines.all()
-    )
     if estimate:
-        amount = deal.estimated_amount
+        amount = deal["estimated_amount"]
         if amount is None:
             amount = sum((line.amount for line in lines), Decimal("0"))
-        on = max(deal.estimated_close_date, timezone.localdate())
+        on = max(deal["estimated_close_date"], timezone.localdate())
     else:
-        amount = deal.final_amount
-        on = deal.closed_on or deal.estimated_close_date
+        amount = deal["final_amount"]
+        on = deal["closed_on"] or deal["estimated_close_date"]
     return DealFacts(
-        deal_id=deal.pk,
-        partner=partner_facts(deal.partner),
-        deal_type=deal.deal_type,
-        registered=deal.approved_at is not None,
+        deal_id=deal["pk"],
+        partner=partner,
+        deal_type=deal["deal_type"],
+        registered=deal["approved_at"] is not None,
         amount=amount if amount is not None else Decimal("0"),
-        currency=deal.currency,
+        currency=deal["currency"],
         closed_on=on,
-        contract_term_months=deal.contract_term_months,
-        partner_share=deal.partner_share,
-        country=deal.country,
-        region=deal.region,
+        contract_term_months=deal["contract_term_months"],
+        partner_share=deal["partner_share"],
+        country=deal["country"],
+        region=deal["region"],
         lines=lines,
         tier_history=history,
         tier_ranks=ranks,
@@ -171,19 +216,46 @@ def _deal_facts(
 
 
 def deal_facts_for(deals: QuerySet[DealRegistration], *, estimate: bool = False) -> list[DealFacts]:
-    """Facts of many deals in a fixed number of queries, whatever their number
-    (the nightly job feeds it bounded chunks)."""
-    rows = list(
-        deals.select_related("partner__partner_type", "partner__tier").prefetch_related(
-            Prefetch("lines", queryset=DealLine.objects.select_related("product").order_by("id"))
+    """Facts of many deals in four queries whatever their number (the nightly
+    job feeds it bounded chunks): plain rows, no model instances, so a chunk of
+    thousands of deals costs little more than its rows."""
+    rows = list(deals.order_by("pk").values(*_DEAL_FIELDS))
+    if not rows:
+        return []
+    lines: dict[int, list[LineFacts]] = defaultdict(list)
+    for deal_id, product_id, product_line, amount in (
+        DealLine.objects.filter(deal_id__in=[row["pk"] for row in rows])
+        .order_by("id")
+        .values_list("deal_id", "product_id", "product__product_line", "amount")
+    ):
+        lines[deal_id].append(LineFacts(product_id, product_line, amount))
+    partner_rows = list(
+        PartnerOrganization.objects.filter(pk__in={row["partner_id"] for row in rows}).values(
+            *_PARTNER_FIELDS
         )
     )
-    partners = {deal.partner_id: deal.partner for deal in rows}
-    histories = tier_histories(partners.values())
+    partners = {
+        p["pk"]: PartnerFacts(
+            partner_id=p["pk"],
+            partner_type_key=p["partner_type__key"],
+            tier_key=p["tier__key"] or "",
+            country=p["country"],
+            region=p["region"],
+        )
+        for p in partner_rows
+    }
+    histories = _histories(partner_rows)
     ranks = tier_ranks()
     return [
-        _deal_facts(deal, estimate=estimate, history=histories[deal.partner_id], ranks=ranks)
-        for deal in rows
+        _deal_facts(
+            row,
+            estimate=estimate,
+            partner=partners[row["partner_id"]],
+            lines=tuple(lines.get(row["pk"], ())),
+            history=histories[row["partner_id"]],
+            ranks=ranks,
+        )
+        for row in rows
     ]
 
 

@@ -46,7 +46,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from prm.tenancy.models import TenantModel
+from prm.tenancy.models import Tenant, TenantModel
 
 CURRENCY_CHOICES = [(code, code) for code in settings.CURRENCIES]
 
@@ -81,7 +81,24 @@ class Account(models.TextChoices):
     ADJUSTMENT_EXPENSE = "adjustment_expense", _("Adjustment expense")
 
 
+# Integrity at the lowest cost per row: a job posts millions of rows, and every
+# foreign key is a lookup at commit and every index a write. So the ledger keeps
+# one check per relation, not two: the composite (tenant, id) foreign keys from
+# ``prm.tenancy.security`` (they prove the row exists *and* is the same
+# tenant's), not Django's single-column ones as well; and it has no
+# single-column indexes that a composite index led by the tenant already
+# serves (row-level security adds the tenant to every lookup).
+
+
 class LedgerTransaction(TenantModel):
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_index=False,  # "ledger_transaction_key_once" leads with it
+    )
     partner = models.ForeignKey(
         "partners.PartnerOrganization",
         on_delete=models.PROTECT,
@@ -90,6 +107,8 @@ class LedgerTransaction(TenantModel):
         related_name="ledger_transactions",
         verbose_name=_("partner"),
         help_text=_("Empty only for movements that concern no partner."),
+        db_constraint=False,  # checked by the composite (tenant, partner) key
+        db_index=False,  # "ledger_tx_partner_date" serves it
     )
     source_type = models.CharField(_("source"), max_length=20, choices=SourceType.choices)
     source_id = models.BigIntegerField(
@@ -125,6 +144,8 @@ class LedgerTransaction(TenantModel):
         blank=True,
         related_name="reversals",
         verbose_name=_("reverses"),
+        db_constraint=False,  # checked by the composite (tenant, reverses) key
+        db_index=False,  # "ledger_transaction_reversed_once" serves it
     )
     memo = models.TextField(_("memo"), blank=True, default="")
     created_by = models.ForeignKey(
@@ -134,6 +155,7 @@ class LedgerTransaction(TenantModel):
         blank=True,
         related_name="+",
         verbose_name=_("created by"),
+        db_index=False,  # set on manual adjustments only; never looked up by
     )
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
@@ -174,6 +196,17 @@ class LedgerTransaction(TenantModel):
 
 
 class LedgerEntry(TenantModel):
+    # The composite (tenant, transaction) key proves the tenant too: the
+    # transaction's own tenant key checks it exists.
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_constraint=False,
+        db_index=False,
+    )
     transaction = models.ForeignKey(
         LedgerTransaction,
         on_delete=models.PROTECT,
@@ -182,10 +215,12 @@ class LedgerEntry(TenantModel):
         # Indexed with the tenant below: row-level security adds the tenant to
         # every lookup, and the balance trigger looks entries up by both.
         db_index=False,
+        db_constraint=False,  # checked by the composite (tenant, transaction) key
     )
     account = models.CharField(_("account"), max_length=24, choices=Account.choices)
-    # Copied from the transaction (the balance trigger checks it) so balances
-    # are one index scan away.
+    # Copied from the transaction so balances are one index scan away. The
+    # balance trigger checks it equals the transaction's partner, whose own
+    # key proves it exists: no foreign key of its own.
     partner = models.ForeignKey(
         "partners.PartnerOrganization",
         on_delete=models.PROTECT,
@@ -193,6 +228,8 @@ class LedgerEntry(TenantModel):
         blank=True,
         related_name="+",
         verbose_name=_("partner"),
+        db_constraint=False,
+        db_index=False,  # "ledger_entry_balance" serves it
     )
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
     amount = models.DecimalField(
@@ -204,6 +241,7 @@ class LedgerEntry(TenantModel):
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
     append_only = True
+    composite_key_exempt = ("partner",)
 
     class Meta:
         db_table = "ledger_entry"

@@ -57,6 +57,13 @@ def check_amount(amount: object, *, field_name: str = "amount") -> Decimal:
     return amount
 
 
+# The choices' values, computed once (``TextChoices.values`` builds a new list
+# on every access, which a job validating millions of postings notices).
+ACCOUNTS = frozenset(Account.values)
+KINDS = frozenset(Kind.values)
+SOURCE_TYPES = frozenset(SourceType.values)
+
+
 @dataclass(frozen=True)
 class Line:
     """One side of a posting: debit positive, credit negative."""
@@ -65,7 +72,7 @@ class Line:
     amount: Decimal
 
     def __post_init__(self) -> None:
-        if self.account not in Account.values:
+        if self.account not in ACCOUNTS:
             raise LedgerError(
                 _("%(account)s is not a ledger account.") % {"account": self.account},
                 code="unknown_account",
@@ -135,12 +142,12 @@ def validate(posting: Posting) -> None:
         raise LedgerError(_("A posting needs an idempotency key."), code="missing_key")
     if len(posting.key) > KEY_MAX_LENGTH:
         raise LedgerError(_("The idempotency key is too long."), code="key_too_long")
-    if posting.kind not in Kind.values:
+    if posting.kind not in KINDS:
         raise LedgerError(
             _("%(kind)s is not a ledger transaction kind.") % {"kind": posting.kind},
             code="unknown_kind",
         )
-    if posting.source_type not in SourceType.values:
+    if posting.source_type not in SOURCE_TYPES:
         raise LedgerError(
             _("%(source)s is not a ledger source.") % {"source": posting.source_type},
             code="unknown_source",

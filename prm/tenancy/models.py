@@ -138,6 +138,9 @@ class TenantModel(models.Model):
     ``rls_extra_read_predicate`` lets a table widen *reads* (never writes)
     with one more SQL condition, e.g. "a user sees their own memberships".
     ``append_only = True`` withholds UPDATE and DELETE from the app role.
+    ``composite_key_exempt`` names foreign keys that get no composite key
+    because another database check already covers them (say why next to the
+    field).
     """
 
     tenant = models.ForeignKey(
@@ -152,6 +155,7 @@ class TenantModel(models.Model):
 
     rls_extra_read_predicate: str = ""
     append_only: bool = False
+    composite_key_exempt: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
