@@ -84,7 +84,7 @@ def _unmarked(queryset: QuerySet, source_type: str, phase: str) -> QuerySet:
     return queryset.filter(~Exists(marked))
 
 
-def _posting(line: EarningLine, *, source_type: str, effective_date: date) -> Posting:
+def earning_posting(line: EarningLine, *, source_type: str, effective_date: date) -> Posting:
     kind = LEDGER_KIND.get(line.kind, Kind.BONUS)
     amount = line.amount
     return Posting(
@@ -173,7 +173,7 @@ def earning_postings(
     source = SOURCES[source_type]
     plans = plans or PlansInForce()
     return [
-        _posting(line, source_type=source_type, effective_date=source.day_of(facts))
+        earning_posting(line, source_type=source_type, effective_date=source.day_of(facts))
         for facts in source.facts_of(sources)
         for line in under_plans(plans.on(source.day_of(facts)), source.compute, facts)
         if line.amount != 0

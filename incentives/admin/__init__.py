@@ -1,7 +1,7 @@
 """Console registrations for incentives, split by concept: commission plans and
 revenue events (``plans``), payout periods and statements (``payouts``) and the
-plan simulator (``simulator``)."""
+plan simulator (``simulator``) and the replay of closed periods (``replay``)."""
 
-from incentives.admin import payouts, plans, simulator
+from incentives.admin import payouts, plans, replay, simulator
 
-__all__ = ["payouts", "plans", "simulator"]
+__all__ = ["payouts", "plans", "replay", "simulator"]

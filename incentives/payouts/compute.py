@@ -4,7 +4,8 @@
 and yields one ``StatementDraft`` per partner with its ``LineDraft`` lines;
 ``preview_period`` collects them for the console, ``services.close_period``
 writes them. One implementation, so the preview is exactly what a close
-would produce at that moment. Queries: three to find the work (partners,
+would produce at that moment (including the period-based earnings a close
+posts first, see ``preview_period``). Queries: three to find the work (partners,
 carried balances, settings) plus one rate book, then five per chunk
 (partners, payee details, partner holds, transactions), whatever the number
 of transactions.
@@ -20,9 +21,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from incentives.models import Hold, PayoutPeriod, PayoutSettings, Statement, StatementLine
+from incentives.period_earnings import post_period_earnings
 from partners.models import PartnerOrganization
 from partners.payee import blockers_of, payees_by_partner
 from prm.ledger.models import Account, Kind, LedgerTransaction, SourceType
@@ -241,6 +245,21 @@ def _draft_chunk(
     return drafts
 
 
-def preview_period(period: PayoutPeriod) -> list[StatementDraft]:
-    """What closing ``period`` now would write, per partner; writes nothing."""
-    return [draft for chunk in draft_statements(period) for draft in chunk]
+def preview_period(period: PayoutPeriod, *, today: date | None = None) -> list[StatementDraft]:
+    """What closing ``period`` now would write, per partner; writes nothing.
+
+    A close first posts the period's period-based earnings (rebates and
+    period bonuses, ``incentives.period_earnings``). So that the preview shows
+    them exactly as the close will (same amounts, conversion, carry and
+    holds), an open period that has ended is previewed inside a savepoint
+    that posts them and is then rolled back. Their lines' ``transaction_id``
+    therefore names no stored transaction. Earlier (before the period ends)
+    nothing is posted and the preview shows the period without them."""
+    today = today or timezone.localdate()
+    if not period.is_open or period.end >= today:
+        return [draft for chunk in draft_statements(period) for draft in chunk]
+    with transaction.atomic():
+        post_period_earnings(period=period, today=today)
+        drafts = [draft for chunk in draft_statements(period) for draft in chunk]
+        transaction.set_rollback(True)
+    return drafts

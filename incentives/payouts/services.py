@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from incentives.models import Hold, PayoutPeriod, PayoutSettings, Statement, StatementLine
 from incentives.payouts.compute import draft_statements
+from incentives.period_earnings import post_period_earnings
 from partners.models import PartnerOrganization
 from prm.accounts.roles import Capability, can
 from prm.audit.services import record
@@ -111,7 +112,9 @@ def _open_next(period: PayoutPeriod) -> PayoutPeriod:
 def close_period(
     *, period: PayoutPeriod, membership, actor, today: date | None = None
 ) -> PayoutPeriod:
-    """Close ``period``: write its statements and open the period after it.
+    """Close ``period``: post its period-based earnings (stepped rebates,
+    renewal-rate and usage-growth bonuses, ``incentives.period_earnings``),
+    write its statements and open the period after it, in one transaction.
 
     Refused when the period is already closed, has not ended yet, an earlier
     period is still open, or a conversion has no recorded rate (``RateMissing``).
@@ -137,8 +140,10 @@ def close_period(
             raise Conflict(
                 _("An earlier period is still open: close it first."), code="earlier_period_open"
             )
+        # Effective on the period's last day: they land on these statements.
+        period_earnings = post_period_earnings(period=period, today=today)
         tenant = require_tenant()
-        counts = {"statements": 0, "lines": 0, "payable": 0}
+        counts = {"statements": 0, "lines": 0, "payable": 0, "period_earnings": period_earnings}
         totals: dict[str, Decimal] = {}
         for drafts in draft_statements(period):
             statements = Statement.objects.bulk_create(

@@ -57,6 +57,7 @@ class SourceType(models.TextChoices):
     MDF_CLAIM = "mdf_claim", _("MDF claim")
     ADJUSTMENT = "adjustment", _("Manual adjustment")
     PAYOUT = "payout", _("Payout")
+    PERIOD = "period", _("Payout period results")
     OTHER = "other", _("Other")
 
 
