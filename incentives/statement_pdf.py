@@ -45,7 +45,7 @@ from prm.tenancy.context import require_tenant
 FONT_FAMILIES = '"Noto Sans CJK SC", "Noto Serif CJK SC", sans-serif'
 
 
-def _lines() -> Prefetch:
+def lines_prefetch() -> Prefetch:
     """The statement's lines with their transaction, and the deal's reference or
     the revenue event's customer when the source belongs to the same partner."""
     deals = DealRegistration.objects.filter(
@@ -77,7 +77,7 @@ def statement_for_pdf(*, pk: int, partner: PartnerOrganization | None = None) ->
     partner's own statement is found; ``None`` is finance's tenant-wide read,
     which callers must have checked."""
     queryset = Statement.objects.select_related("period", "partner", "paid_by").prefetch_related(
-        _lines()
+        lines_prefetch()
     )
     if partner is not None:
         queryset = queryset.filter(partner=partner)

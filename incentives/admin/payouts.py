@@ -6,6 +6,20 @@ payout, marks statements paid and holds or releases payouts; tenant admins
 through ``incentives.payouts`` (which checks the capability again and audits);
 a refusal is a message, never a 500. A closed period's page shows its
 statements; an open period's page shows the preview of closing it.
+
+A closed period's page also offers its exports (``incentives.payouts.exports``)
+and the payment results import (``incentives.payouts.payment_results``):
+
+* statement PDFs as a ZIP and the journal CSV: ``VIEW_MONEY`` (finance and
+  tenant admins — both already read every statement and ledger entry here);
+* the payout file (CSV, XLSX): ``MANAGE_MONEY`` only, because it holds the
+  partners' full bank account numbers (each export is audited as a reveal);
+* importing payment results: ``MANAGE_MONEY``. Upload → preview with every
+  row's errors → confirm; the confirm form carries the uploaded text signed
+  (``django.core.signing``), and the import validates it again and imports
+  every row or none.
+
+An open period's exports and import are refused with a message.
 """
 
 from __future__ import annotations
@@ -16,12 +30,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -30,11 +46,13 @@ from django.utils.translation import gettext_lazy as _
 from incentives import payouts, statement_views
 from incentives.forms import ConfirmForm
 from incentives.models import Hold, PayoutPeriod, Statement
-from incentives.payouts import selectors
+from incentives.payouts import exports, payment_results, selectors
 from partners.models import PartnerOrganization
 from prm.accounts.roles import Capability
+from prm.audit.models import AuditEvent
 from prm.console.admin_base import ReadOnlyConsoleAdmin, has_capability
 from prm.errors import DomainError
+from prm.errors import PermissionDenied as NotAllowed
 from prm.ledger.admin import render_explanation
 from prm.ledger.models import Kind, LedgerTransaction
 from prm.money.currency import minor_units
@@ -94,6 +112,31 @@ class HoldForm(forms.Form):
         return found
 
 
+class PaymentResultsForm(forms.Form):
+    file = forms.FileField(
+        label=_("Payment results (CSV)"),
+        widget=forms.FileInput(attrs={"accept": ".csv,.tsv,.txt,text/csv"}),
+        help_text=_(
+            "UTF-8 or UTF-16 text, separated by commas, semicolons or tabs, with a header "
+            "row naming the columns."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > payment_results.MAX_BYTES:
+            raise forms.ValidationError(payment_results.too_large_message(upload.size))
+        return upload
+
+
+RESULTS_SALT = "incentives.payment_results"
+RESULTS_MAX_AGE = 6 * 60 * 60  # a preview older than this is uploaded again
+
+
+def _download(file, filename: str, content_type: str) -> FileResponse:
+    return FileResponse(file, as_attachment=True, filename=filename, content_type=content_type)
+
+
 # --- pages ----------------------------------------------------------------------------------
 
 
@@ -144,6 +187,36 @@ class PayoutPeriodAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
             path(
                 "<path:object_id>/close/", view(self.close_view), name="{}_{}_close".format(*info)
             ),
+            path(
+                "payment-results-template.csv",
+                view(self.results_template_view),
+                name="{}_{}_results_template".format(*info),
+            ),
+            path(
+                "<path:object_id>/statements.zip",
+                view(self.statements_zip_view),
+                name="{}_{}_statements_zip".format(*info),
+            ),
+            path(
+                "<path:object_id>/payouts.csv",
+                view(self.payout_csv_view),
+                name="{}_{}_payout_csv".format(*info),
+            ),
+            path(
+                "<path:object_id>/payouts.xlsx",
+                view(self.payout_xlsx_view),
+                name="{}_{}_payout_xlsx".format(*info),
+            ),
+            path(
+                "<path:object_id>/journal.csv",
+                view(self.journal_csv_view),
+                name="{}_{}_journal_csv".format(*info),
+            ),
+            path(
+                "<path:object_id>/payment-results/",
+                view(self.payment_results_view),
+                name="{}_{}_payment_results".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -161,6 +234,7 @@ class PayoutPeriodAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
         if not self.has_view_permission(request, period):
             raise PermissionDenied
         rows: list[dict[str, Any]] = []
+        totals: list[dict[str, str]] = []
         preview_error = ""
         if period.is_open:
             try:
@@ -187,9 +261,17 @@ class PayoutPeriodAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
                 for draft in drafts
             ]
         else:
+            statements = list(
+                selectors.statements(filters=selectors.StatementFilters(period_id=period.pk))
+            )
+            plan = exports.payout_plan(period=period, statements=statements)
+            excluded = {item.statement.pk: item.reasons for item in plan.excluded}
             rows = [
                 {
                     "statement": statement,
+                    "reference": exports.payment_reference(statement, period),
+                    "in_payout_file": statement.pk not in excluded,
+                    "excluded_reasons": excluded.get(statement.pk, []),
                     "partner": statement.partner,
                     "currency": statement.currency,
                     "opening": money(statement.opening_balance, statement.currency),
@@ -204,9 +286,11 @@ class PayoutPeriodAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
                     "hold_reason": statement.hold_reason,
                     "blockers": statement.blockers,
                 }
-                for statement in selectors.statements(
-                    filters=selectors.StatementFilters(period_id=period.pk)
-                )
+                for statement in statements
+            ]
+            totals = [
+                {"currency": currency, "amount": money(amount, currency)}
+                for currency, amount in plan.totals().items()
             ]
         return self.page(
             request,
@@ -216,7 +300,226 @@ class PayoutPeriodAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
                 "original": period,
                 "rows": rows,
                 "preview_error": preview_error,
+                "payout_totals": totals,
+                "can_export": has_capability(request, READ),
+                "can_export_payout_file": has_capability(request, MANAGE),
                 "has_view_permission": True,
+            },
+        )
+
+    # --- exports of a closed period -------------------------------------------------------
+
+    def _export(self, request, object_id, build) -> HttpResponse:
+        """Run one export of the period; a refusal is a 403 (not allowed) or a
+        message on the period's page (an open period)."""
+        period = self.get_object(request, unquote(object_id))  # another tenant's: 404
+        if not self.has_view_permission(request, period):
+            raise PermissionDenied
+        try:
+            return build(period)
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc.message)) from exc
+        except DomainError as exc:
+            self.report_domain_error(request, exc)
+            return redirect(self.console_url("change", period.pk))
+
+    def statements_zip_view(self, request, object_id):
+        """All statement PDFs of the period in a ZIP (``VIEW_MONEY``)."""
+
+        def build(period):
+            archive = exports.statements_zip(
+                period=period, membership=request.membership, actor=request.user
+            )
+            return _download(archive, f"statements-{period.key}.zip", "application/zip")
+
+        return self._export(request, object_id, build)
+
+    def _payout_file(self, request, period):
+        return exports.payout_file(period=period, membership=request.membership, actor=request.user)
+
+    def payout_csv_view(self, request, object_id):
+        """The payout file as CSV (``MANAGE_MONEY``: it holds bank details)."""
+
+        def build(period):
+            output = exports.payout_csv(self._payout_file(request, period))
+            return _download(output, f"payouts-{period.key}.csv", "text/csv; charset=utf-8")
+
+        return self._export(request, object_id, build)
+
+    def payout_xlsx_view(self, request, object_id):
+        """The payout file as XLSX (``MANAGE_MONEY``: it holds bank details)."""
+
+        def build(period):
+            output = exports.payout_xlsx(self._payout_file(request, period))
+            return _download(
+                output,
+                f"payouts-{period.key}.xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+
+        return self._export(request, object_id, build)
+
+    def journal_csv_view(self, request, object_id):
+        """The per-currency journal of the period as CSV (``VIEW_MONEY``)."""
+
+        def build(period):
+            output = exports.journal_csv(
+                period=period, membership=request.membership, actor=request.user
+            )
+            return _download(output, f"journal-{period.key}.csv", "text/csv; charset=utf-8")
+
+        return self._export(request, object_id, build)
+
+    # --- payment results ----------------------------------------------------------------------
+
+    def results_template_view(self, request):
+        self.require_manage(request)
+        response = HttpResponse(
+            payment_results.template_csv(), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="payment-results.csv"'
+        return response
+
+    def payment_results_view(self, request, object_id):
+        """Upload a payment results file → preview (errors per row) → confirm.
+        Finance only (``MANAGE_MONEY``); an open period is refused."""
+        period = self.get_object(request, unquote(object_id))  # another tenant's: 404
+        self.require_manage(request)
+        if period.is_open:
+            self.message_user(
+                request,
+                _("This period is still open: payments are recorded for closed periods only."),
+                messages.ERROR,
+            )
+            return redirect(self.console_url("change", period.pk))
+        context: dict[str, Any] = {"original": period, "stage": "upload"}
+        form = PaymentResultsForm()
+        if request.method == "POST" and "payload" in request.POST:
+            return self._import_results(request, period)
+        if request.method == "POST":
+            form = PaymentResultsForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                try:
+                    validation = payment_results.preview_payment_results(
+                        period=period, membership=request.membership, data=upload.read()
+                    )
+                except payment_results.ImportFileError as exc:
+                    for problem in exc.problems:
+                        form.add_error("file", problem)
+                except DomainError as exc:
+                    form.add_error(None, str(exc.message))
+                else:
+                    filename = upload.name.replace("\\", "/").rsplit("/", 1)[-1][:200]
+                    context.update(
+                        self._preview_context(validation, filename),
+                        stage="preview",
+                        payload=signing.dumps(
+                            {
+                                "period": period.pk,
+                                "filename": filename,
+                                "text": validation.text,
+                            },
+                            salt=RESULTS_SALT,
+                            compress=True,
+                        )
+                        if not validation.errors
+                        else "",
+                    )
+        context["form"] = form
+        return self._results_page(request, period, context)
+
+    def _preview_context(self, validation, filename: str) -> dict[str, Any]:
+        columns, rows = validation.preview()
+        return {
+            "filename": filename,
+            "row_count": validation.row_count,
+            "invalid_count": validation.invalid_count,
+            "paid_count": len(validation.paid()),
+            "failed_count": len(validation.failed()),
+            "columns": columns,
+            "preview_rows": rows,
+            "errors": validation.errors,
+        }
+
+    def _import_results(self, request, period):
+        try:
+            payload = signing.loads(
+                request.POST["payload"], salt=RESULTS_SALT, max_age=RESULTS_MAX_AGE
+            )
+        except signing.BadSignature:
+            self.message_user(
+                request,
+                _("This preview has expired or was altered. Upload the file again."),
+                messages.ERROR,
+            )
+            return redirect(self.console_url("payment_results", period.pk))
+        if payload.get("period") != period.pk:
+            raise PermissionDenied
+        filename = payload.get("filename", "")
+        try:
+            report = payment_results.import_payment_results(
+                period=period,
+                membership=request.membership,
+                actor=request.user,
+                text=payload["text"],
+                filename=filename,
+            )
+        except payment_results.PaymentResultsInvalid as exc:
+            # The preview went stale (someone paid a statement meanwhile).
+            validation = payment_results.validate_results(period=period, text=payload["text"])
+            self.message_user(request, str(exc.message), messages.ERROR)
+            context = {
+                "original": period,
+                "stage": "preview",
+                "form": PaymentResultsForm(),
+                "payload": "",
+                **self._preview_context(validation, filename),
+            }
+            return self._results_page(request, period, context)
+        except payment_results.ImportFileError as exc:
+            self.report_domain_error(request, exc)
+            return redirect(self.console_url("payment_results", period.pk))
+        except DomainError as exc:
+            self.report_domain_error(request, exc)
+            return redirect(self.console_url("change", period.pk))
+        self.message_user(
+            request,
+            _("Payment results imported: %(paid)s paid, %(failed)s failed.")
+            % {"paid": len(report.paid), "failed": len(report.failed)},
+            messages.SUCCESS if not report.failed else messages.WARNING,
+        )
+        context = {
+            "original": period,
+            "stage": "imported",
+            "filename": filename,
+            "paid": [self._report_row(row) for row in report.paid],
+            "failed": [self._report_row(row) for row in report.failed],
+        }
+        return self._results_page(request, period, context)
+
+    @staticmethod
+    def _report_row(row) -> dict[str, Any]:
+        statement = row.statement
+        return {
+            "statement": statement,
+            "reference": row.reference,
+            "provider_reference": row.provider_reference,
+            "day": row.paid_on,
+            "message": row.message,
+            "amount": money(statement.payable_amount, statement.currency),
+        }
+
+    def _results_page(self, request, period, context: dict[str, Any]) -> TemplateResponse:
+        return self.page(
+            request,
+            "admin/incentives/payoutperiod/payment_results.html",
+            _("Import payment results: %(period)s") % {"period": period},
+            {
+                "columns_help": list(payment_results.iter_columns()),
+                "max_rows": payment_results.MAX_ROWS,
+                "max_bytes": payment_results.MAX_BYTES,
+                **context,
             },
         )
 
@@ -376,12 +679,27 @@ class StatementAdmin(PayoutConsoleMixin, ReadOnlyConsoleAdmin):
                 "carried_forward",
             )
         }
+        failures = AuditEvent.objects.filter(
+            action="payouts.payment_failed",
+            object_type=Statement._meta.label_lower,
+            object_id=str(statement.pk),
+        ).order_by("-created_at", "-id")
         return self.page(
             request,
             "admin/incentives/statement/statement.html",
             str(statement),
             {
                 "original": statement,
+                "payout_reference": exports.payment_reference(statement),
+                "failures": [
+                    {
+                        "when": event.created_at,
+                        "on": parse_date(event.data.get("on") or ""),
+                        "message": event.data.get("message", ""),
+                        "provider_reference": event.data.get("provider_reference", ""),
+                    }
+                    for event in failures
+                ],
                 "lines": lines,
                 "totals": totals,
                 "payable": statement.status == Statement.Status.CLOSED

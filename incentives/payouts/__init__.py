@@ -31,7 +31,10 @@ database triggers of migration 0005 behind them):
   records the reference; a statement is marked paid at most once.
 
 Every action checks ``MANAGE_MONEY`` (finance), runs in one transaction and
-writes an audit row. Reads for the console are in ``selectors``.
+writes an audit row. Reads for the console are in ``selectors``. A closed
+period's exports (statement PDFs as a ZIP, the payout file, the journal) are
+in ``exports``, the import of payment results in ``payment_results``, and the
+replay of a closed period with its corrections in ``replay``.
 """
 
 from incentives.payouts.compute import LineDraft, StatementDraft, preview_period
