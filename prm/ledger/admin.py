@@ -237,6 +237,7 @@ class LedgerTransactionAdmin(ReadOnlyConsoleAdmin):
                 amount=data["amount"],
                 reason=data["reason"],
                 effective_date=data["effective_date"],
+                key=form.idempotency_key(),
             )
             self.message_user(
                 request,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -12,8 +14,14 @@ from partners.models import PartnerOrganization
 from prm.ledger.models import CURRENCY_CHOICES
 from prm.tenancy.context import require_tenant
 
+SUBMISSION_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
 
 class AdjustmentForm(forms.Form):
+    # A token drawn when the form is shown and posted as the adjustment's
+    # idempotency key: submitting the same form twice (a double click, a
+    # resent request) posts one adjustment.
+    submission = forms.CharField(widget=forms.HiddenInput, required=True)
     partner: forms.ModelChoiceField[PartnerOrganization] = forms.ModelChoiceField(
         queryset=None, label=_("Partner")
     )
@@ -42,6 +50,17 @@ class AdjustmentForm(forms.Form):
         partner_field.queryset = PartnerOrganization.objects.order_by("legal_name")
         self.fields["currency"].initial = require_tenant().default_currency
         self.fields["effective_date"].initial = timezone.localdate()
+        self.fields["submission"].initial = uuid.uuid4().hex
+
+    def clean_submission(self) -> str:
+        token = self.cleaned_data["submission"]
+        if not SUBMISSION_TOKEN.match(token):
+            raise forms.ValidationError(_("This form has expired; reload the page."))
+        return token
+
+    def idempotency_key(self) -> str:
+        """The adjustment's ledger key, from the form's submission token."""
+        return f"adjustment:{self.cleaned_data['submission']}:-:adjustment:-"
 
     def clean_amount(self) -> Decimal:
         amount = self.cleaned_data["amount"]

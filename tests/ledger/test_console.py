@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import date
 from decimal import Decimal
 
@@ -209,6 +211,7 @@ def test_the_detail_page_costs_the_same_queries_for_any_entries(world, sign_in, 
 
 def adjustment_data(world, **overrides) -> dict[str, str]:
     return {
+        "submission": uuid.uuid4().hex,
         "partner": str(world.partner_x.pk),
         "currency": "CNY",
         "amount": "-80.00",
@@ -237,6 +240,33 @@ def test_finance_posts_an_adjustment_from_the_console(world, sign_in):
             date(2026, 11, 20),
         )
         assert AuditEvent.objects.get().action == "ledger.adjustment_posted"
+
+
+def test_submitting_the_same_adjustment_form_twice_posts_once(world, sign_in):
+    client = sign_in(world.finance)
+    form = client.get(ADJUST, HTTP_HOST=HOST_A).content.decode()
+    token = re.search(r'name="submission" value="([0-9a-f]{32})"', form).group(1)
+    data = adjustment_data(world, submission=token)
+    first = client.post(ADJUST, data, HTTP_HOST=HOST_A)
+    second = client.post(ADJUST, data, HTTP_HOST=HOST_A)
+    with tenant_context(world.tenant):
+        tx = LedgerTransaction.objects.get()
+        assert first["Location"] == second["Location"] == detail(tx)
+        assert AuditEvent.objects.filter(action="ledger.adjustment_posted").count() == 1
+    # A fresh form is a new adjustment.
+    client.post(ADJUST, adjustment_data(world), HTTP_HOST=HOST_A)
+    with tenant_context(world.tenant):
+        assert LedgerTransaction.objects.count() == 2
+
+
+def test_a_forged_submission_token_is_a_form_error(world, sign_in):
+    client = sign_in(world.finance)
+    response = client.post(
+        ADJUST, adjustment_data(world, submission="adjustment:x"), HTTP_HOST=HOST_A
+    )
+    assert response.status_code == 200
+    with tenant_context(world.tenant):
+        assert not LedgerTransaction.objects.exists()
 
 
 def test_an_adjustment_without_a_reason_or_amount_is_a_form_error(world, sign_in):
