@@ -15,6 +15,22 @@ Guarantees, the same as the portal's because the same selectors
   (finance, and tenant API keys with the finance role). One event as an
   object or up to ``MAX_EVENTS_PER_REQUEST`` as a list; a list is recorded
   entirely or not at all, its errors reported per item in the list's order.
+  The list filters by day range (``occurred_from``/``occurred_to``), part of
+  the customer's name, kind and partner.
+* ``earnings/payout-status/``: pending, approved and paid per currency
+  (defined in ``incentives.earnings``), scoped like ``earnings/summary/``.
+* ``statements/``: a partner user reads their own organisation's statements
+  only (another partner's or another tenant's id answers 404, the partner
+  filter is ignored); finance and tenant admins (``VIEW_MONEY``) read every
+  partner's, filtered by period, partner and status. Retrieving one lists its
+  lines (explanation, rate and rate date); ``pdf/`` downloads it, drawn by
+  ``incentives.statement_pdf``. ``mark-paid/`` is finance's
+  (``MANAGE_MONEY``) and calls ``incentives.payouts.services.mark_paid``.
+* ``payout-periods/``: read by ``VIEW_MONEY``; ``close/`` is finance's
+  (``MANAGE_MONEY``) and calls ``incentives.payouts.services.close_period``.
+  Their refusals (already closed or paid, not ended, an earlier period open,
+  a missing exchange rate) answer 409 or 400 with the service's code through
+  ``prm.api.exceptions``.
 * Money is a decimal string; every list's queries stay constant as rows grow.
 """
 
@@ -23,8 +39,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -34,6 +52,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from deals.api.permissions import is_partner_user
@@ -43,19 +62,40 @@ from incentives.earnings import (
     all_earning_lines,
     earning_lines,
     earnings_totals,
+    payout_status_totals,
+    statement_lines,
 )
-from incentives.models import CommissionPlan, CommissionRule, PlanVersion, RevenueEvent
+from incentives.models import (
+    CommissionPlan,
+    CommissionRule,
+    PayoutPeriod,
+    PlanVersion,
+    RevenueEvent,
+    Statement,
+)
+from incentives.payouts import selectors as payout_selectors
+from incentives.payouts import services as payout_services
 from incentives.serializers import (
     MAX_EVENTS_PER_REQUEST,
     EarningQuerySerializer,
     EarningSerializer,
+    MarkPaidSerializer,
+    PayoutPeriodSerializer,
+    PayoutStatusSerializer,
+    PdfQuerySerializer,
     PlanSerializer,
     RevenueEventInputSerializer,
+    RevenueEventQuerySerializer,
     RevenueEventSerializer,
+    StatementDetailSerializer,
+    StatementQuerySerializer,
+    StatementSerializer,
     SummaryQuerySerializer,
     SummarySerializer,
 )
 from incentives.services import record_revenue_event
+from incentives.statement_pdf import statement_for_pdf
+from incentives.statement_views import pdf_response
 from partners.models import PartnerOrganization
 from prm.accounts.roles import Capability, can
 from prm.api.permissions import ActionCapabilities, IsTenantMember, actor_of, membership_of
@@ -70,9 +110,13 @@ _NOT_FOUND = OpenApiResponse(ErrorSerializer, description=_("Not found in your s
 _CONFLICT = OpenApiResponse(
     ErrorSerializer, description=_("An event with this id was recorded with other details.")
 )
+_STATE_CONFLICT = OpenApiResponse(
+    ErrorSerializer, description=_("Not possible in the current state of the object.")
+)
 READ_ERRORS = {403: _FORBIDDEN, 404: _NOT_FOUND}
 LIST_ERRORS = {400: _INVALID, 403: _FORBIDDEN, 404: _NOT_FOUND}
 WRITE_ERRORS = {400: _INVALID, 403: _FORBIDDEN, 404: _NOT_FOUND, 409: _CONFLICT}
+ACTION_ERRORS = {400: _INVALID, 403: _FORBIDDEN, 404: _NOT_FOUND, 409: _STATE_CONFLICT}
 
 
 # --- plans ------------------------------------------------------------------------------
@@ -177,12 +221,18 @@ class EarningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             deal_id = deals.values_list("pk", flat=True).first()
             if deal_id is None:
                 return None
+        period = None
+        if data.get("period"):
+            period = PayoutPeriod.objects.filter(pk=data["period"]).first()
+            if period is None:
+                return None
         return EarningsFilters(
             month=data.get("month"),
             kind=data.get("kind"),
             currency=data.get("currency"),
             deal_id=deal_id,
             partner_id=data.get("partner") if _reads_all(membership) else None,
+            period=period,
         )
 
     def get_queryset(self):
@@ -216,6 +266,36 @@ class EarningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             totals = earnings_totals(partner=membership.partner)
         return Response(SummarySerializer(totals, many=True).data)
 
+    @extend_schema(
+        summary=_("Pending, approved and paid"),
+        description=_(
+            "Per currency. Pending: owed but on no closed period's statement yet, in each "
+            "earning's currency. Approved: on a closed period's statement and not paid yet "
+            "(payable amounts not marked paid, plus the balance carried forward), in the "
+            "payout currency. Paid: the statements marked paid. Partner users get their own "
+            "organisation's; finance the whole tenant's, or one partner's with the partner "
+            "filter."
+        ),
+        parameters=[SummaryQuerySerializer],
+        responses={200: PayoutStatusSerializer(many=True), **LIST_ERRORS},
+    )
+    @action(detail=False, methods=["get"], url_path="payout-status", pagination_class=None)
+    def payout_status(self, request):
+        query = SummaryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        membership = membership_of(request)
+        if _reads_all(membership):
+            partner = None
+            partner_id = query.validated_data.get("partner")
+            if partner_id is not None:
+                partner = PartnerOrganization.objects.filter(pk=partner_id).first()
+                if partner is None:
+                    return Response([])
+            totals = payout_status_totals(partner=partner)
+        else:
+            totals = payout_status_totals(partner=membership.partner)
+        return Response(PayoutStatusSerializer(totals, many=True).data)
+
 
 # --- revenue events ---------------------------------------------------------------------
 
@@ -239,8 +319,12 @@ class RevenueEventPermission(ActionCapabilities):
 @extend_schema_view(
     list=extend_schema(
         summary=_("List revenue events"),
-        description=_("Imported customer payments, refunds and usage charges, newest first."),
-        responses={200: RevenueEventSerializer(many=True), **READ_ERRORS},
+        description=_(
+            "Imported customer payments, refunds and usage charges, newest first; filtered "
+            "by the day they occurred on, the customer's name, kind and partner."
+        ),
+        parameters=[RevenueEventQuerySerializer],
+        responses={200: RevenueEventSerializer(many=True), **LIST_ERRORS},
     ),
     retrieve=extend_schema(
         summary=_("Show a revenue event"),
@@ -277,8 +361,23 @@ class RevenueEventViewSet(
     filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[RevenueEvent]:
-        return RevenueEvent.objects.select_related("partner", "deal").order_by(
+        queryset = RevenueEvent.objects.select_related("partner", "deal").order_by(
             "-occurred_on", "-id"
+        )
+        if self.action != "list":
+            return queryset
+        query = RevenueEventQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        conditions = {
+            "occurred_on__gte": data.get("occurred_from"),
+            "occurred_on__lte": data.get("occurred_to"),
+            "customer_name__icontains": data.get("customer"),
+            "kind": data.get("kind"),
+            "partner_id": data.get("partner"),
+        }
+        return queryset.filter(
+            **{name: value for name, value in conditions.items() if value is not None}
         )
 
     def _record(self, attrs: dict[str, Any]) -> RevenueEvent:
@@ -337,3 +436,192 @@ class RevenueEventViewSet(
         found = self.get_queryset().in_bulk([event.pk for event in recorded])
         body = RevenueEventSerializer([found[event.pk] for event in recorded], many=True).data
         return Response(body if many else body[0], status=status.HTTP_201_CREATED)
+
+
+# --- payout periods and statements ------------------------------------------------------
+
+
+class PdfRenderer(BaseRenderer):
+    """Lets a client ask for ``Accept: application/pdf``; the view answers the PDF."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class StatementPermission(ActionCapabilities):
+    """A partner's own users, or staff who read money; ``mark-paid`` is finance's."""
+
+    def has_permission(self, request, view) -> bool:
+        membership = membership_of(request)
+        return super().has_permission(request, view) and (
+            is_partner_user(membership) or can(membership, C.VIEW_MONEY)
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("List statements"),
+        description=_(
+            "Statements of closed payout periods, newest period first. Partner users see "
+            "their own organisation's only; finance and tenant admins see every partner's "
+            "and may filter by partner. Filter by period and status."
+        ),
+        parameters=[StatementQuerySerializer],
+        responses={200: StatementSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary=_("Show a statement"),
+        description=_(
+            "One statement with its lines: each line's original amount and currency, the "
+            "recorded exchange rate and its date when converted, the converted amount and "
+            "how it was computed."
+        ),
+        responses={200: StatementDetailSerializer, **READ_ERRORS},
+    ),
+)
+@extend_schema(tags=["incentives"])
+class StatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """What each partner is paid per closed period."""
+
+    queryset = Statement.objects
+    serializer_class = StatementSerializer
+    permission_classes = [StatementPermission]
+    required_capabilities = {"mark_paid": [C.MANAGE_MONEY]}
+    filter_backends: list = []
+
+    def get_serializer_class(self):
+        return StatementDetailSerializer if self.action == "retrieve" else StatementSerializer
+
+    def _filters(self) -> payout_selectors.StatementFilters:
+        query = StatementQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        return payout_selectors.StatementFilters(
+            period_id=data.get("period"),
+            partner_id=data.get("partner") if _reads_all(membership_of(self.request)) else None,
+            status=data.get("status"),
+        )
+
+    def get_queryset(self) -> QuerySet[Statement]:
+        membership = membership_of(self.request)
+        filters = self._filters() if self.action == "list" else None
+        queryset = payout_selectors.statements(filters=filters)
+        if not _reads_all(membership):
+            queryset = queryset.filter(partner_id=membership.partner_id)
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(statement_lines())
+        return queryset
+
+    def handle_exception(self, exc):
+        # An error of the PDF download is JSON whatever the client accepted.
+        if getattr(self, "action", None) == "pdf":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        summary=_("Download a statement as PDF"),
+        description=_(
+            "The statement drawn as a PDF, in the caller's language or the one asked for."
+        ),
+        parameters=[PdfQuerySerializer],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=_("The statement as a PDF attachment.")
+            ),
+            # Errors are JSON whatever the client accepted (see handle_exception).
+            **{(code, "application/json"): error for code, error in LIST_ERRORS.items()},
+        },
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PdfRenderer])
+    def pdf(self, request, pk=None):
+        statement = self.get_object()
+        query = PdfQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        language = query.validated_data.get("language") or translation.get_language()
+        drawn = statement_for_pdf(
+            pk=statement.pk,
+            partner=None if _reads_all(membership_of(request)) else statement.partner,
+        )
+        return pdf_response(drawn, language)
+
+    @extend_schema(
+        summary=_("Mark a statement paid"),
+        description=_(
+            "Finance only. Records that the statement's payable amount was paid, with the "
+            "payment's reference and day, as one ledger payment. Refused when the statement "
+            "is already paid, or held, blocked or carried forward (nothing payable)."
+        ),
+        request=MarkPaidSerializer,
+        responses={200: StatementSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="mark-paid")
+    def mark_paid(self, request, pk=None):
+        statement = self.get_object()
+        body = MarkPaidSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        payout_services.mark_paid(
+            statement=statement,
+            reference=body.validated_data["reference"],
+            paid_on=body.validated_data.get("paid_on") or timezone.localdate(),
+            membership=membership_of(request),
+            actor=actor_of(request),
+        )
+        return Response(StatementSerializer(self.get_queryset().get(pk=statement.pk)).data)
+
+
+class PayoutPeriodPermission(ActionCapabilities):
+    """Staff who read money (``VIEW_MONEY``); ``close`` is finance's."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and can(membership_of(request), C.VIEW_MONEY)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("List payout periods"),
+        description=_("Every payout period, newest first, with its number of statements."),
+        responses={200: PayoutPeriodSerializer(many=True), **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary=_("Show a payout period"), responses={200: PayoutPeriodSerializer, **READ_ERRORS}
+    ),
+)
+@extend_schema(tags=["incentives"])
+class PayoutPeriodViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The stretches of days whose earnings are paid together."""
+
+    queryset = PayoutPeriod.objects
+    serializer_class = PayoutPeriodSerializer
+    permission_classes = [PayoutPeriodPermission]
+    required_capabilities = {"close": [C.MANAGE_MONEY]}
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet[PayoutPeriod]:
+        return payout_selectors.periods().order_by("-start")
+
+    @extend_schema(
+        summary=_("Close a payout period"),
+        description=_(
+            "Finance only. Writes one statement per partner and opens the next period. "
+            "Refused when the period is already closed, has not ended, an earlier period is "
+            "still open, or an amount cannot be converted for lack of a recorded exchange "
+            "rate."
+        ),
+        request=None,
+        responses={200: PayoutPeriodSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        period = self.get_object()
+        payout_services.close_period(
+            period=period, membership=membership_of(request), actor=actor_of(request)
+        )
+        return Response(PayoutPeriodSerializer(self.get_queryset().get(pk=period.pk)).data)

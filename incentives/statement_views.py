@@ -9,7 +9,8 @@
   tenant; everybody else gets 403. Drawn in the tenant's default language,
   the partner users' language.
 
-Both accept ``?language=<code>`` (one of ``settings.LANGUAGES``) to draw the
+Both (and the API's ``statements/<id>/pdf/``, through ``pdf_response``) accept
+``?language=<code>`` (one of ``settings.LANGUAGES``) to draw the
 statement in another language, answer ``application/pdf`` as an attachment
 named ``statement-<period>-<partner>.pdf`` and run a fixed number of queries
 however many lines the statement has.
@@ -34,12 +35,12 @@ from incentives.statement_pdf import (
 from prm.accounts.roles import Capability, can
 
 
-def _language(request, default: str) -> str:
+def requested_language(request, default: str) -> str:
     requested = request.GET.get("language", "")
     return requested if requested in dict(settings.LANGUAGES) else default
 
 
-def _pdf_response(statement: Statement, language: str) -> HttpResponse:
+def pdf_response(statement: Statement, language: str) -> HttpResponse:
     response = HttpResponse(
         render_statement_pdf(statement=statement, language=language),
         content_type="application/pdf",
@@ -58,7 +59,7 @@ def partner_statement_pdf(request, pk: int) -> HttpResponse:
         statement = statement_for_pdf(pk=pk, partner=membership.partner)
     except Statement.DoesNotExist as missing:
         raise Http404 from missing
-    return _pdf_response(statement, _language(request, translation.get_language()))
+    return pdf_response(statement, requested_language(request, translation.get_language()))
 
 
 @login_required
@@ -70,4 +71,4 @@ def console_statement_pdf(request, pk: int) -> HttpResponse:
         statement = statement_for_pdf(pk=pk)
     except Statement.DoesNotExist as missing:
         raise Http404 from missing
-    return _pdf_response(statement, _language(request, statement_language()))
+    return pdf_response(statement, requested_language(request, statement_language()))

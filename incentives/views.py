@@ -9,6 +9,12 @@ the ledger in the console). The page costs a fixed number of queries however
 many transactions there are: totals, months, the deals page and the lines page
 (with their entries) are each one or two queries.
 
+Besides the ledger totals the page shows the payout status (pending,
+approved, paid: defined in ``incentives.earnings``), the partner's statements
+with their PDF downloads (paginated; ``?period=<id>`` narrows the lines to one
+payout period), and, for partner admins, a notice naming what payee details are
+missing while payouts are blocked (``partners.payee.payout_blockers``).
+
 The monthly chart is an SVG drawn here on the server from the same numbers as
 the table that follows it (the table is the accessible fallback and the
 per-month breakdown), so no script is needed.
@@ -27,6 +33,7 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
 from deals.models import DealRegistration
@@ -40,13 +47,19 @@ from incentives.earnings import (
     month_net_earnings,
     monthly_net_earnings,
     parse_month,
+    payout_status_totals,
+    periods_for_filter,
+    statements_of,
 )
+from incentives.models import PayoutPeriod
+from partners.payee import payout_blockers
 from prm.accounts.roles import Capability, can
 from prm.ledger.models import Kind
 from prm.portal.context import render_page
 
 LINES_PER_PAGE = 25
 DEALS_PER_PAGE = 10
+STATEMENTS_PER_PAGE = 12
 # The chart's drawing box (SVG user units, not money).
 CHART_WIDTH = Decimal(480)
 CHART_HEIGHT = Decimal(160)
@@ -74,10 +87,19 @@ class EarningsFilterForm(forms.Form):
         label=_("Kind"), required=False, choices=[("", _("All kinds")), *Kind.choices]
     )
     deal = forms.CharField(label=_("Deal reference"), required=False, max_length=40)
+    period = forms.ChoiceField(label=_("Payout period"), required=False)
 
-    def __init__(self, *args, partner, **kwargs) -> None:
+    def __init__(self, *args, partner, periods: list[PayoutPeriod], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.partner = partner
+        self.periods = {str(period.pk): period for period in periods}
+        self.fields["period"].choices = [
+            ("", _("All periods")),
+            *((str(period.pk), period_label(period)) for period in periods),
+        ]
+
+    def clean_period(self) -> PayoutPeriod | None:
+        return self.periods.get(self.cleaned_data.get("period") or "")
 
     def clean_month(self) -> date | None:
         value = (self.cleaned_data.get("month") or "").strip()
@@ -100,6 +122,15 @@ class EarningsFilterForm(forms.Form):
         if found is None:
             raise forms.ValidationError(_("None of your deals has this reference."))
         return found
+
+
+def period_label(period: PayoutPeriod) -> str:
+    """``1 Oct 2026 – 31 Oct 2026 (closed)``, in the active language."""
+    return pgettext("payout period: dates and status", "%(start)s – %(end)s (%(status)s)") % {
+        "start": date_format(period.start, "SHORT_DATE_FORMAT"),
+        "end": date_format(period.end, "SHORT_DATE_FORMAT"),
+        "status": period.get_status_display(),
+    }
 
 
 @dataclass(frozen=True)
@@ -168,12 +199,15 @@ def _explained(lines) -> list:
 def earnings(request):
     membership = _partner_user(request)
     partner = membership.partner
-    form = EarningsFilterForm(request.GET or None, partner=partner)
+    form = EarningsFilterForm(request.GET or None, partner=partner, periods=periods_for_filter())
     form.is_valid()
     # Apply whatever filters are valid; an invalid one shows its error and filters nothing.
     data = getattr(form, "cleaned_data", {})
     filters = EarningsFilters(
-        month=data.get("month"), kind=data.get("kind") or None, deal_id=data.get("deal")
+        month=data.get("month"),
+        kind=data.get("kind") or None,
+        deal_id=data.get("deal"),
+        period=data.get("period"),
     )
     today = timezone.localdate()
     lines_page = Paginator(
@@ -183,23 +217,34 @@ def earnings(request):
     deals_page = Paginator(
         earnings_by_deal(partner=partner, filters=filters), DEALS_PER_PAGE
     ).get_page(request.GET.get("deals_page"))
+    statements_page = Paginator(statements_of(partner=partner), STATEMENTS_PER_PAGE).get_page(
+        request.GET.get("statements_page")
+    )
     charts = [chart_of(series) for series in monthly_net_earnings(partner=partner, today=today)]
     query = request.GET.copy()
     query.pop("page", None)
     deals_query = request.GET.copy()
     deals_query.pop("deals_page", None)
+    statements_query = request.GET.copy()
+    statements_query.pop("statements_page", None)
+    is_partner_admin = can(membership, Capability.MANAGE_OWN_ORG_USERS)
     return render_page(
         request,
         "incentives/earnings.html",
         {
             "form": form,
             "totals": earnings_totals(partner=partner),
+            "payout_status": payout_status_totals(partner=partner),
             "charts": charts,
             "lines_page": lines_page,
             "deals_page": deals_page,
+            "statements_page": statements_page,
+            "period": filters.period,
+            "payout_blockers": payout_blockers(partner) if is_partner_admin else [],
             "filtered": filters != EarningsFilters(),
             "query": query.urlencode(),
             "deals_query": deals_query.urlencode(),
+            "statements_query": statements_query.urlencode(),
         },
     )
 

@@ -21,7 +21,13 @@ from deals.api import (
     ProductViewSet,
     RegistrationViewSet,
 )
-from incentives.api import EarningViewSet, PlanViewSet, RevenueEventViewSet
+from incentives.api import (
+    EarningViewSet,
+    PayoutPeriodViewSet,
+    PlanViewSet,
+    RevenueEventViewSet,
+    StatementViewSet,
+)
 from partners.api import PartnerTypeViewSet, PartnerViewSet, TierViewSet
 from prm.accounts.api import MeView, TokenViewSet, UserViewSet
 
@@ -40,6 +46,8 @@ router.register("products", ProductViewSet, basename="product")
 router.register("plans", PlanViewSet, basename="plan")
 router.register("earnings", EarningViewSet, basename="earning")
 router.register("revenue-events", RevenueEventViewSet, basename="revenue-event")
+router.register("statements", StatementViewSet, basename="statement")
+router.register("payout-periods", PayoutPeriodViewSet, basename="payout-period")
 
 v1 = [
     path("me/", MeView.as_view(), name="me"),
