@@ -40,7 +40,10 @@ class TenantTask(Task):
         deactivate()
         try:
             tenant = Tenant.objects.get(pk=tenant_id, is_active=True)
-            with tenant_context(tenant):
+            # The tenant's clock as well as its rows: "today" in a job (the
+            # payout period to open, the periods that have ended) is the
+            # tenant's today, as it is in its requests.
+            with tenant_context(tenant), timezone.override(tenant.time_zone):
                 return super().__call__(*args, **kwargs)
         finally:
             deactivate()

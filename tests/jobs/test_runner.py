@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from prm.celery import app as celery_app
 from prm.jobs.models import JobRun
@@ -18,12 +19,14 @@ from prm.tenancy.context import (
 )
 
 seen: list = []
+clocks: list[str] = []
 
 
 @celery_app.task(bind=True, base=TenantTask, name="tests.jobs.remember_tenant")
 def remember_tenant(self, *, tenant_id: int, fail: bool = False) -> int:
     """Test-only task (never sent to a broker): records the tenant it ran under."""
     seen.append(current_tenant())
+    clocks.append(timezone.get_current_timezone_name())
     if fail:
         raise RuntimeError("the job body failed")
     return tenant_id
@@ -32,6 +35,7 @@ def remember_tenant(self, *, tenant_id: int, fail: bool = False) -> int:
 @pytest.fixture(autouse=True)
 def _forget():
     seen.clear()
+    clocks.clear()
     yield
     seen.clear()
 
@@ -43,6 +47,19 @@ def test_tenant_task_activates_the_tenant_and_clears_it_after_success(tenant_a, 
     assert result.successful()
     assert seen == [tenant_a]
     assert current_tenant() is None
+
+
+@pytest.mark.django_db
+def test_tenant_task_runs_on_the_tenants_clock_and_restores_the_default(tenant_a, tenant_b):
+    tenant_b.time_zone = "Asia/Kuala_Lumpur"
+    tenant_b.save(update_fields=["time_zone"])
+    tenant_a.time_zone = "America/New_York"
+    tenant_a.save(update_fields=["time_zone"])
+    default = timezone.get_current_timezone_name()
+    remember_tenant.apply(kwargs={"tenant_id": tenant_a.pk})
+    remember_tenant.apply(kwargs={"tenant_id": tenant_b.pk})
+    assert clocks == ["America/New_York", "Asia/Kuala_Lumpur"]
+    assert timezone.get_current_timezone_name() == default
 
 
 @pytest.mark.django_db
