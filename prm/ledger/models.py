@@ -5,10 +5,14 @@ reimbursement, a manual adjustment, a payment); its ``LedgerEntry`` rows move
 the money between accounts. Guarantees, enforced by PostgreSQL and not only by
 ``prm.ledger.services``:
 
-* **Balanced**: at commit, every transaction touched has at least two entries,
-  every entry is in the transaction's currency and for its partner, and the
-  entries sum to zero per currency (a deferred constraint trigger, migration
-  ``0002``). Amounts are never zero (a check constraint).
+* **Balanced**: every transaction has at least two entries, every entry is in
+  the transaction's currency and for its partner, and the entries sum to zero.
+  Checked at the end of every statement that writes entries, for each
+  transaction it touched (one set-based statement trigger, migration
+  ``0005``), and for every new transaction at commit (a deferred constraint
+  trigger, migration ``0002``, which catches one that never got entries). So
+  a transaction's entries are written in one statement. Amounts are never
+  zero (a check constraint).
 * **Append-only**: the application role may only SELECT and INSERT these
   tables (``append_only``: ``prm.tenancy.security`` revokes UPDATE and
   DELETE), and row triggers refuse UPDATE and DELETE for every role.

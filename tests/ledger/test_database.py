@@ -49,29 +49,80 @@ def insert_entry(
         )
 
 
-def raw_transaction(tenant, key: str, entries: list[tuple[str, str]], **kwargs) -> int:
-    """A transaction and its ``(amount, currency)`` entries, written with raw SQL."""
-    tx_id = insert_transaction(tenant.pk, key=key, **kwargs)
-    for amount, currency in entries:
-        insert_entry(
-            tenant.pk, tx_id, amount, currency=currency, partner_id=kwargs.get("partner_id")
+def insert_entries(
+    tenant_id: int, tx_id: int, entries: list[tuple[str, str]], *, partner_id: int | None = None
+) -> None:
+    """``(amount, currency)`` entries of one transaction in one INSERT statement,
+    alternating debit and credit accounts."""
+    accounts = ["commission_expense", "partner_payable"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_entry (tenant_id, transaction_id, account, partner_id, currency, "
+            "amount, created_at) SELECT %s, %s, e.account, %s, e.currency, e.amount, now() "
+            "FROM unnest(%s::text[], %s::text[], %s::numeric[]) AS e(account, currency, amount)",
+            [
+                tenant_id,
+                tx_id,
+                partner_id,
+                [accounts[n % 2] for n in range(len(entries))],
+                [currency for _amount, currency in entries],
+                [Decimal(amount) for amount, _currency in entries],
+            ],
         )
+
+
+def raw_transaction(tenant, key: str, entries: list[tuple[str, str]], **kwargs) -> int:
+    """A transaction and its ``(amount, currency)`` entries, written with raw SQL
+    (the entries in one statement, as ``post_many`` writes them)."""
+    tx_id = insert_transaction(tenant.pk, key=key, **kwargs)
+    if entries:
+        insert_entries(tenant.pk, tx_id, entries, partner_id=kwargs.get("partner_id"))
     return tx_id
 
 
-# --- balance, checked at commit ------------------------------------------------
+# --- balance: per statement for entries, at commit for transactions ---------------
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unbalanced_transaction_is_refused_when_it_commits(tenant_a):
+def test_unbalanced_entries_are_refused_by_the_statement_that_writes_them(tenant_a):
     with tenant_context(tenant_a):
         with pytest.raises(IntegrityError, match="does not balance"):
             with transaction.atomic():
                 raw_transaction(tenant_a, "k1", [("100.00", "CNY"), ("-99.99", "CNY")])
-                # Each statement succeeded: the check is deferred to the commit.
-                assert LedgerEntry.objects.count() == 2
         assert LedgerTransaction.objects.count() == 0
         assert LedgerEntry.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_of_one_transaction_written_one_by_one_are_refused(tenant_a):
+    """Each statement must leave its transactions balanced: the first of two
+    separate single-entry INSERTs already fails."""
+    with tenant_context(tenant_a):
+        with pytest.raises(IntegrityError, match="has 1 entries"):
+            with transaction.atomic():
+                tx_id = insert_transaction(tenant_a.pk, key="k1")
+                insert_entry(tenant_a.pk, tx_id, "100.00")
+        assert LedgerTransaction.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_written_before_their_transaction_are_checked_at_commit(tenant_a):
+    """The foreign key is deferred, so entries may come first; the transaction's
+    own deferred check then sees them."""
+    with tenant_context(tenant_a), connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('ledger_transaction', 'id'))")
+        tx_id = cursor.fetchone()[0]
+        with pytest.raises(IntegrityError, match="does not balance"):
+            with transaction.atomic():
+                insert_entries(tenant_a.pk, tx_id, [("100.00", "CNY"), ("-90.00", "CNY")])
+                cursor.execute(
+                    "INSERT INTO ledger_transaction (id, tenant_id, source_type, source_id, "
+                    "kind, currency, effective_date, period_key, explanation, idempotency_key, "
+                    "memo, created_at) VALUES (%s, %s, 'deal', 1, 'commission', 'CNY', "
+                    "'2026-11-03', '', '{}'::jsonb, 'k1', '', now())",
+                    [tx_id, tenant_a.pk],
+                )
+        assert LedgerTransaction.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -93,8 +144,7 @@ def test_an_entry_added_later_to_a_committed_transaction_must_still_balance(tena
                 insert_entry(tenant_a.pk, tx_id, "5.00")
         # Two lines added together that cancel out keep it balanced.
         with transaction.atomic():
-            insert_entry(tenant_a.pk, tx_id, "5.00")
-            insert_entry(tenant_a.pk, tx_id, "-5.00", account="partner_payable")
+            insert_entries(tenant_a.pk, tx_id, [("5.00", "CNY"), ("-5.00", "CNY")])
         assert LedgerEntry.objects.filter(transaction_id=tx_id).count() == 4
 
 
@@ -105,17 +155,16 @@ def test_entries_written_in_another_savepoint_than_their_transaction_are_checked
             with transaction.atomic():
                 tx_id = insert_transaction(tenant_a.pk, key="k1")
                 with transaction.atomic():
-                    insert_entry(tenant_a.pk, tx_id, "10.00")
-                    insert_entry(tenant_a.pk, tx_id, "-9.00", account="partner_payable")
+                    insert_entries(tenant_a.pk, tx_id, [("10.00", "CNY"), ("-9.00", "CNY")])
         assert LedgerTransaction.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_session_that_moved_to_another_tenant_still_has_its_writes_checked(tenant_a, tenant_b):
-    with pytest.raises(IntegrityError, match="does not balance"):
+    with pytest.raises(IntegrityError, match="has 0 entries"):
         with transaction.atomic():
             with tenant_context(tenant_a):
-                raw_transaction(tenant_a, "k1", [("100.00", "CNY"), ("-1.00", "CNY")])
+                raw_transaction(tenant_a, "k1", [])
             with tenant_context(tenant_b):
                 assert LedgerTransaction.objects.count() == 0
     with transaction.atomic():
@@ -175,9 +224,15 @@ def test_entries_must_name_their_transactions_partner(tenant_a, world):
     with tenant_context(tenant_a):
         with pytest.raises(IntegrityError, match="name another partner"), transaction.atomic():
             tx_id = insert_transaction(tenant_a.pk, key="k1", partner_id=world.partner_x.pk)
-            insert_entry(tenant_a.pk, tx_id, "10.00", partner_id=world.partner_x.pk)
-            insert_entry(tenant_a.pk, tx_id, "-10.00", partner_id=world.partner_y.pk)
-            check_deferred_constraints()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO ledger_entry (tenant_id, transaction_id, account, partner_id, "
+                    "currency, amount, created_at) VALUES "
+                    "(%s, %s, 'commission_expense', %s, 'CNY', 10, now()), "
+                    "(%s, %s, 'partner_payable', %s, 'CNY', -10, now())",
+                    [tenant_a.pk, tx_id, world.partner_x.pk]
+                    + [tenant_a.pk, tx_id, world.partner_y.pk],
+                )
 
 
 def test_a_zero_amount_entry_is_refused(tenant_a):
@@ -186,15 +241,15 @@ def test_a_zero_amount_entry_is_refused(tenant_a):
             raw_transaction(tenant_a, "k1", [("0.00", "CNY"), ("0.00", "CNY")])
 
 
-def test_the_balance_triggers_are_deferred_constraint_triggers():
+def test_entries_are_checked_per_statement_and_transactions_at_commit():
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tgname, tgdeferrable, tginitdeferred FROM pg_trigger "
-            "WHERE tgname IN ('ledger_entry_balanced', 'ledger_transaction_balanced')"
+            "SELECT tgname, tgdeferrable, tginitdeferred, (tgtype & 1) = 1 AS per_row "
+            "FROM pg_trigger WHERE tgname LIKE 'ledger_%%balanced'"
         )
         assert sorted(cursor.fetchall()) == [
-            ("ledger_entry_balanced", True, True),
-            ("ledger_transaction_balanced", True, True),
+            ("ledger_entries_balanced", False, False, False),
+            ("ledger_transaction_balanced", True, True, True),
         ]
 
 
