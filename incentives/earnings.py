@@ -1,7 +1,8 @@
 """Reading a partner's earnings from the ledger: totals, months, deals, lines.
 
-The earnings page, its home panel and the earnings API read through these
-selectors only. Guarantees:
+The earnings page, its home panel and the earnings API read the ledger through
+these selectors only (payout status, statements and payout periods through
+``incentives.payout_reads``). Guarantees:
 
 * **Derived from entries.** Every amount is a sum of ``partner_payable``
   entries (``prm.ledger``'s sign convention: what the vendor owes is minus
@@ -18,33 +19,8 @@ selectors only. Guarantees:
 * **Identity.** Per currency, ``balance = earned + clawed_back + adjustments +
   reimbursed - paid`` (clawbacks are negative), because every transaction
   kind falls in exactly one of those columns.
-* **Payout status.** ``payout_status_totals`` splits what a partner earned by
-  where it is on its way to the bank, per currency (two queries, set-based):
-
-  - *pending*: the sum owed by the partner's ledger transactions that are on
-    no statement yet (payments aside), in each transaction's own currency:
-    earnings, clawbacks, adjustments and reimbursements posted since the last
-    close, effective after it, or held. A closed period's statement is the
-    only thing that moves a transaction out of *pending*.
-  - *approved*: on a closed period's statement and not paid yet, in the
-    statement's payout currency: the payable amount of statements still
-    "closed" (not marked paid), plus the carried-forward balance of the
-    partner's latest statement (below the minimum payout, negative, held or
-    blocked). An earlier statement's carried balance is not counted again: it
-    is the opening balance of the statement after it.
-  - *paid*: what the ledger's payment transactions paid out, in their
-    currency. Finance records a payment only by marking a statement paid
-    (``incentives.payouts.services.mark_paid``, one payment of exactly the
-    statement's payable amount), so this is also the sum of the statements
-    marked paid.
-
-  Without currency conversion, ``pending + approved`` is the balance owed
-  (``CurrencyTotals.balance``) and ``paid`` is ``CurrencyTotals.paid``.
-* **Statements and periods.** ``statements_of`` lists a partner's statements;
-  the ``period`` filter narrows lines to one payout period: for a closed
-  period, the transactions on its statement and the payment that settled it;
-  for an open period, the transactions its close would put on a statement
-  (on no statement yet, effective by its last day, payments aside).
+* **Periods.** The ``period`` filter narrows lines to one payout period's
+  transactions, as ``incentives.payout_reads.in_period`` defines them.
 * ``explain`` turns a transaction's stored explanation (rule, base, rate,
   split, formula…) into translated label/value pairs for people to read.
 """
@@ -62,7 +38,6 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
-    Exists,
     OuterRef,
     Prefetch,
     Q,
@@ -82,9 +57,8 @@ from incentives.models import (
     PayoutPeriod,
     RevenueEvent,
     RuleKind,
-    Statement,
-    StatementLine,
 )
+from incentives.payout_reads import in_period
 from partners.models import PartnerOrganization
 from prm.ledger.models import Account, Kind, LedgerEntry, LedgerTransaction, SourceType
 from prm.ledger.selectors import transactions_for_partner, with_amounts
@@ -148,32 +122,8 @@ def _filtered(queryset: QuerySet, filters: EarningsFilters | None, prefix: str =
         conditions[f"{prefix}effective_date__range"] = month
     queryset = queryset.filter(**conditions)
     if filters.period is not None:
-        queryset = queryset.filter(_in_period(filters.period, prefix))
+        queryset = queryset.filter(in_period(filters.period, prefix))
     return queryset
-
-
-def _not_a_payment(prefix: str = "") -> Q:
-    return ~Q(**{f"{prefix}kind": Kind.PAYMENT}) & ~Q(**{f"{prefix}source_type": SourceType.PAYOUT})
-
-
-def _on_a_statement(prefix: str = "") -> Exists:
-    return Exists(StatementLine.objects.filter(transaction_id=OuterRef(f"{prefix}pk")))
-
-
-def _in_period(period: PayoutPeriod, prefix: str = "") -> Q:
-    """The transactions of ``period`` (see the module docstring)."""
-    outer = OuterRef(f"{prefix}pk")
-    if not period.is_open:
-        on_its_statement = StatementLine.objects.filter(
-            transaction_id=outer, statement__period_id=period.pk
-        )
-        settles_it = Statement.objects.filter(period_id=period.pk, payment_transaction_id=outer)
-        return Q(Exists(on_its_statement)) | Q(Exists(settles_it))
-    return (
-        ~Q(_on_a_statement(prefix))
-        & _not_a_payment(prefix)
-        & Q(**{f"{prefix}effective_date__lte": period.end})
-    )
 
 
 # --- totals -----------------------------------------------------------------------------
@@ -231,132 +181,6 @@ def earnings_totals(
         else:  # pragma: no cover - every Kind is handled above
             raise ValueError(kind)
     return list(totals.values())
-
-
-# --- payout status ----------------------------------------------------------------------
-
-
-@dataclass
-class PayoutStatusTotals:
-    """A partner's money in one currency by payout status (see the module docstring)."""
-
-    currency: str
-    pending: Decimal = ZERO
-    approved: Decimal = ZERO
-    paid: Decimal = ZERO
-
-
-def payout_status_totals(*, partner: PartnerOrganization | None) -> list[PayoutStatusTotals]:
-    """Pending, approved and paid per currency, sorted by currency (two
-    queries). ``partner=None`` is finance's tenant-wide view."""
-    money = DecimalField(max_digits=18, decimal_places=2)
-    ledger_rows = (
-        _payable_entries(partner)
-        .values("currency")
-        .annotate(
-            pending=Coalesce(
-                -Sum(
-                    "amount",
-                    filter=_not_a_payment("transaction__") & ~Q(_on_a_statement("transaction__")),
-                ),
-                ZERO,
-                output_field=money,
-            ),
-            paid=Coalesce(
-                Sum("amount", filter=Q(transaction__kind=Kind.PAYMENT)), ZERO, output_field=money
-            ),
-        )
-        .order_by("currency")
-    )
-    statements = Statement.objects.all()
-    if partner is not None:
-        statements = statements.filter(partner=partner)
-    later = Statement.objects.filter(
-        partner_id=OuterRef("partner_id"), period__start__gt=OuterRef("period__start")
-    )
-    statement_rows = (
-        statements.values("currency")
-        .annotate(
-            unpaid=Coalesce(
-                Sum("payable_amount", filter=Q(status=Statement.Status.CLOSED)),
-                ZERO,
-                output_field=money,
-            ),
-            carried=Coalesce(
-                Sum("carried_forward", filter=~Q(Exists(later))), ZERO, output_field=money
-            ),
-        )
-        .order_by("currency")
-    )
-    found: dict[str, PayoutStatusTotals] = {}
-    for row in ledger_rows:
-        totals = found.setdefault(row["currency"], PayoutStatusTotals(currency=row["currency"]))
-        totals.pending += row["pending"]
-        totals.paid += row["paid"]
-    for row in statement_rows:
-        totals = found.setdefault(row["currency"], PayoutStatusTotals(currency=row["currency"]))
-        totals.approved += row["unpaid"] + row["carried"]
-    return [found[currency] for currency in sorted(found)]
-
-
-def statements_of(*, partner: PartnerOrganization) -> QuerySet[Statement]:
-    """The partner's statements, newest period first, with their period."""
-    return (
-        Statement.objects.filter(partner=partner)
-        .select_related("period")
-        .order_by("-period__start", "id")
-    )
-
-
-def statement_lines() -> Prefetch:
-    """A statement's lines, oldest first, with their transaction (for its memo)
-    and the deal's reference and customer or the revenue event's customer,
-    only when that source belongs to the statement's own partner (one query
-    however many statements and lines)."""
-    deals = DealRegistration.objects.filter(
-        pk=OuterRef("transaction__source_id"), partner_id=OuterRef("statement__partner_id")
-    )
-    events = RevenueEvent.objects.filter(
-        pk=OuterRef("transaction__source_id"), partner_id=OuterRef("statement__partner_id")
-    )
-    lines = (
-        StatementLine.objects.select_related("transaction")
-        .annotate(
-            deal_reference=Case(
-                When(
-                    transaction__source_type=SourceType.DEAL,
-                    then=Subquery(
-                        deals.values("reference")[:1], output_field=CharField(max_length=40)
-                    ),
-                ),
-                default=None,
-            ),
-            customer=Case(
-                When(
-                    transaction__source_type=SourceType.DEAL,
-                    then=Subquery(
-                        deals.values("customer_company")[:1],
-                        output_field=CharField(max_length=200),
-                    ),
-                ),
-                When(
-                    transaction__source_type=SourceType.REVENUE_EVENT,
-                    then=Subquery(
-                        events.values("customer_name")[:1],
-                        output_field=CharField(max_length=200),
-                    ),
-                ),
-                default=None,
-            ),
-        )
-        .order_by("effective_date", "id")
-    )
-    return Prefetch("lines", queryset=lines)
-
-
-def periods_for_filter() -> list[PayoutPeriod]:
-    """The tenant's payout periods, newest first, for a period filter (one query)."""
-    return list(PayoutPeriod.objects.order_by("-start"))
 
 
 # --- months -----------------------------------------------------------------------------

@@ -1,19 +1,20 @@
 """Partner portal earnings page (/earnings/) and its home panel.
 
 Only partner users (partner admins and reps) open the page, and only for their
-own organisation's money: every read goes through ``incentives.earnings``
-starting from ``request.membership.partner``, so another partner's or another
-tenant's transactions never appear, and a deal reference that is not the
-partner's own filters nothing but shows an error. Staff get 403 (finance reads
-the ledger in the console). The page costs a fixed number of queries however
-many transactions there are: totals, months, the deals page and the lines page
-(with their entries) are each one or two queries.
+own organisation's money: every read goes through ``incentives.earnings`` or
+``incentives.payout_reads`` starting from ``request.membership.partner``, so
+another partner's or another tenant's transactions never appear, and a deal
+reference that is not the partner's own filters nothing but shows an error.
+Staff get 403 (finance reads the ledger in the console). The page costs a
+fixed number of queries however many transactions there are: totals, months,
+the deals page and the lines page (with their entries) are each one or two
+queries.
 
-Besides the ledger totals the page shows the payout status (pending,
-approved, paid: defined in ``incentives.earnings``), the partner's statements
-with their PDF downloads (paginated; ``?period=<id>`` narrows the lines to one
-payout period), and, for partner admins, a notice naming what payee details are
-missing while payouts are blocked (``partners.payee.payout_blockers``).
+Besides the ledger totals the page shows the payout status (pending, approved,
+paid: defined in ``incentives.payout_reads``), the partner's statements with
+their PDF downloads (paginated; ``?period=<id>`` narrows the lines to one
+payout period), and, for partner admins, a notice naming what payee details
+are missing while payouts are blocked (``partners.payee.payout_blockers``).
 
 The monthly chart is an SVG drawn here on the server from the same numbers as
 the table that follows it (the table is the accessible fallback and the
@@ -47,11 +48,9 @@ from incentives.earnings import (
     month_net_earnings,
     monthly_net_earnings,
     parse_month,
-    payout_status_totals,
-    periods_for_filter,
-    statements_of,
 )
 from incentives.models import PayoutPeriod
+from incentives.payout_reads import payout_status_totals, periods_for_filter, statements_of
 from partners.payee import payout_blockers
 from prm.accounts.roles import Capability, can
 from prm.ledger.models import Kind

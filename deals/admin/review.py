@@ -1,51 +1,52 @@
-"""Console registrations for deal registration: the review queue and the program.
+"""Console registrations for deal registration: the review queue.
 
 Channel managers and tenant admins work the review queue (submitted
 registrations, oldest first); finance looks on read-only. Registrations are
 never edited here — partners own their data — the change page puts the
 registration and every match side by side, with the timeline, comments and
 decisions, and every decision, comment or reversal is a form that calls
-``deals.services``. Tenant admins configure the program (one row per tenant),
-the rules of engagement, domain aliases and products; the vendor's accounts
-are created through ``services.import_account`` so their matching fields are
-filled in.
+``deals.services``. The page's words and rows come from
+``deals.admin.review_display``, its forms and the four decisions from
+``deals.admin.review_forms``; the program's settings and the vendor's book
+are in ``deals.admin.program``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.template.defaultfilters import floatformat
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from deals import services
-from deals.models import (
-    Account,
-    DealEvent,
-    DealLine,
-    DealMatch,
-    DealRegistration,
-    Decision,
-    ExtensionRequest,
+from deals.admin.review_display import (
+    EVENT_LABELS,
+    DecisionRow,
+    EventRow,
+    MatchRow,
+    percent,
+    reason_label,
+    share_percent,
+    stage_label,
 )
+from deals.admin.review_forms import (
+    DECISIONS,
+    DECISIONS_BY_SLUG,
+    CommentForm,
+    DecisionAction,
+    ReversalForm,
+)
+from deals.models import Account, DealLine, DealMatch, DealRegistration, Decision, ExtensionRequest
 from prm.accounts.roles import Capability
-from prm.console.admin_base import (
-    ConsoleModelAdmin,
-    ReadOnlyConsoleInline,
-    has_capability,
-)
+from prm.console.admin_base import ConsoleModelAdmin, ReadOnlyConsoleInline, has_capability
 from prm.errors import Conflict
 
 if TYPE_CHECKING:
@@ -54,138 +55,6 @@ if TYPE_CHECKING:
 Stage = DealRegistration.Stage
 Outcome = Decision.Outcome
 DECIDE = Capability.MANAGE_PARTNERS
-
-EVENT_LABELS: dict[str, StrOrPromise] = {
-    "submitted": _("Submitted"),
-    "conflict_found": _("Conflict found"),
-    "needs_review": _("Sent to review by a rule of engagement"),
-    "auto_approved": _("Approved automatically"),
-    "decided": _("Decided"),
-    "appealed": _("Appealed"),
-    "stage_changed": _("Stage changed"),
-    "reversed": _("Closed-won reversed"),
-    "extension_requested": _("Extension requested"),
-    "extension_approved": _("Extension approved"),
-    "extension_denied": _("Extension denied"),
-    "expired": _("Protection expired"),
-}
-
-
-def stage_label(value: str) -> StrOrPromise:
-    if not value:
-        return ""
-    try:
-        return Stage(value).label
-    except ValueError:
-        return value
-
-
-def percent(value: Decimal | str | None) -> str:
-    """A confidence or similarity (0–1) as a localised percentage: 0.95 → "95%"."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, TypeError):
-        return "—"
-    return share_percent(number * 100, decimals=0)
-
-
-def share_percent(value: Decimal, *, decimals: int = -2) -> str:
-    """A percentage as stored (70.00), localised, without needless decimals: "70%"."""
-    return _("%(number)s%%") % {"number": floatformat(value, decimals)}
-
-
-def reason_label(reason: dict[str, Any]) -> str:
-    """One reason of a match (see ``deals.matching``) in words."""
-    code = reason.get("code")
-    value = reason.get("value", "")
-    if code == "same_name":
-        return _("Same company name: %(name)s") % {"name": value}
-    if code == "same_domain":
-        return _("Same domain: %(domain)s") % {"domain": value}
-    if code == "similar_name":
-        return _("Similar company name: %(name)s (%(similarity)s similar)") % {
-            "name": value,
-            "similarity": percent(reason.get("similarity")),
-        }
-    return str(code or "—")
-
-
-# --- forms ---------------------------------------------------------------------
-
-
-class DecisionForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason"),
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        help_text=_("The partners affected read this reason with the decision in the portal."),
-    )
-
-
-class CoSellForm(DecisionForm):
-    partner_share = forms.DecimalField(
-        label=_("Partner share (%)"),
-        max_digits=5,
-        decimal_places=2,
-        localize=True,
-    )
-    field_order = ["partner_share", "reason"]
-
-
-class CommentForm(forms.Form):
-    body = forms.CharField(
-        label=_("Comment"),
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text=_("Shared with the partner on their deal page."),
-    )
-
-
-class ReversalForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason"),
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        help_text=_("For example the refund or cancellation; it is recorded on the timeline."),
-    )
-
-
-@dataclass(frozen=True)
-class DecisionAction:
-    outcome: str
-    slug: str
-    label: StrOrPromise
-    title: StrOrPromise
-    form_class: type[DecisionForm]
-    intro: StrOrPromise = ""
-
-
-DECISIONS = (
-    DecisionAction(
-        Outcome.APPROVED,
-        "approve",
-        _("Approve"),
-        _("Approve %(deal)s"),
-        DecisionForm,
-        _("Approval protects the deal for the program's protection window."),
-    ),
-    DecisionAction(
-        Outcome.REJECTED,
-        "reject",
-        _("Reject"),
-        _("Reject %(deal)s"),
-        DecisionForm,
-        _("The partner may appeal a rejection once, which returns it to this queue."),
-    ),
-    DecisionAction(
-        Outcome.AWARDED_FIRST,
-        "award-first",
-        _("Award to the first registrant"),
-        _("Award %(deal)s to the first registrant"),
-        DecisionForm,
-    ),
-    DecisionAction(
-        Outcome.CO_SELL, "co-sell", _("Mark co-sell"), _("Mark %(deal)s as co-sell"), CoSellForm
-    ),
-)
-DECISIONS_BY_SLUG = {action.slug: action for action in DECISIONS}
 
 
 # --- the review queue ---------------------------------------------------------
@@ -219,27 +88,6 @@ class StageFilter(admin.SimpleListFilter):
                 "query_string": changelist.get_query_string({self.parameter_name: lookup}),
                 "display": title if count is None else f"{title} ({count})",
             }
-
-
-@dataclass
-class MatchRow:
-    match: DealMatch
-    reasons: list[str]
-    confidence: str
-
-
-@dataclass
-class EventRow:
-    event: DealEvent
-    label: StrOrPromise
-    from_stage: StrOrPromise
-    to_stage: StrOrPromise
-
-
-@dataclass
-class DecisionRow:
-    decision: Decision
-    considered: list[str]
 
 
 class DealLineInline(ReadOnlyConsoleInline):

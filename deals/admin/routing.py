@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from deals import leads as lead_services
 from deals import routing
-from deals.admin.leads import ACT, LOOK, listed, percent
+from deals.admin.lead_display import listed, percent
+from deals.admin.leads import ACT, LOOK
 from deals.admin.program import ValuesField
 from deals.models import (
     CompanySize,

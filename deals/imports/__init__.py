@@ -43,7 +43,7 @@ from deals.imports.rows import validate_rows
 from deals.leads import OPTIONAL_FIELDS, build_lead, new_lead_reference
 from deals.models import Account, ImportBatch, Lead
 from deals.normalize import normalize_company_name
-from deals.services import _aliases, company_domain
+from deals.services.customers import _aliases, company_domain
 from prm.accounts.roles import Capability, can
 from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
