@@ -92,7 +92,9 @@ class EarningsFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.partner = partner
         self.periods = {str(period.pk): period for period in periods}
-        self.fields["period"].choices = [
+        period_field = self.fields["period"]
+        assert isinstance(period_field, forms.ChoiceField)
+        period_field.choices = [
             ("", _("All periods")),
             *((str(period.pk), period_label(period)) for period in periods),
         ]

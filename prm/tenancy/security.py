@@ -68,7 +68,7 @@ def tenant_foreign_keys(model: type[models.Model]) -> list[models.ForeignKey]:
         and field.name != "tenant"
         and isinstance(field.related_model, type)
         and issubclass(field.related_model, TenantModel)
-        and field.name not in model.composite_key_exempt
+        and field.name not in getattr(model, "composite_key_exempt", ())
     ]
 
 
@@ -107,9 +107,10 @@ def sync_tenant_security() -> None:
                 )
         for model in models_:
             table = model._meta.db_table
-            for exempt in model.composite_key_exempt:
-                column = model._meta.get_field(exempt).column
-                name = _name(table, column, "tenant_fk")
+            for exempt in getattr(model, "composite_key_exempt", ()):
+                exempt_field = model._meta.get_field(exempt)
+                assert isinstance(exempt_field, models.ForeignKey)
+                name = _name(table, exempt_field.column, "tenant_fk")
                 cursor.execute(f"ALTER TABLE {_q(table)} DROP CONSTRAINT IF EXISTS {_q(name)}")
             for field in tenant_foreign_keys(model):
                 name = _name(table, field.column, "tenant_fk")
