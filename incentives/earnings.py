@@ -17,8 +17,12 @@ these selectors only (payout status, statements and payout periods through
   whose related rows (entries, the deal's reference) come in a fixed number
   of queries however many transactions there are.
 * **Identity.** Per currency, ``balance = earned + clawed_back + adjustments +
-  reimbursed - paid`` (clawbacks are negative), because every transaction
-  kind falls in exactly one of those columns.
+  reimbursed + converted - paid`` (clawbacks are negative), because every
+  transaction kind falls in exactly one of those columns. ``converted`` is
+  what the currency conversions posted when a period closes moved into the
+  currency (positive: the payout currency) or out of it (negative: a
+  currency earned in but paid in another); payments and conversions
+  (``prm.ledger.models.SETTLEMENT_KINDS``) are never earnings.
 * **Periods.** The ``period`` filter narrows lines to one payout period's
   transactions, as ``incentives.payout_reads.in_period`` defines them.
 * ``explain`` turns a transaction's stored explanation (rule, base, rate,
@@ -67,7 +71,7 @@ ZERO = Decimal("0.00")
 MONTHS_IN_CHART = 12
 EARNING_KINDS = (Kind.COMMISSION, Kind.REFERRAL_FEE, Kind.REVENUE_SHARE, Kind.REBATE, Kind.BONUS)
 # What "net earnings" of a month counts: earnings, clawbacks and adjustments;
-# reimbursements (MDF) and payments are not earnings.
+# reimbursements (MDF), payments and conversions are not earnings.
 NET_KINDS = (*EARNING_KINDS, Kind.CLAWBACK, Kind.ADJUSTMENT)
 
 
@@ -138,6 +142,7 @@ class CurrencyTotals:
     clawed_back: Decimal = ZERO  # negative or zero
     adjustments: Decimal = ZERO
     reimbursed: Decimal = ZERO
+    converted: Decimal = ZERO  # moved into (+) or out of (-) this currency at closes
     paid: Decimal = ZERO  # positive: what was paid out
     balance: Decimal = ZERO  # what the vendor owes now
     by_kind: dict[str, Decimal] = field(default_factory=dict)
@@ -153,8 +158,8 @@ def _payable_entries(partner: PartnerOrganization | None) -> QuerySet:
 def earnings_totals(
     *, partner: PartnerOrganization | None, filters: EarningsFilters | None = None
 ) -> list[CurrencyTotals]:
-    """Earned, clawed back, adjusted, reimbursed, paid and owed per currency (one
-    query). ``partner=None`` is finance's tenant-wide view."""
+    """Earned, clawed back, adjusted, reimbursed, converted, paid and owed per
+    currency (one query). ``partner=None`` is finance's tenant-wide view."""
     entries = _filtered(_payable_entries(partner), filters, prefix="transaction__")
     rows = (
         entries.values("currency", "transaction__kind")
@@ -176,6 +181,8 @@ def earnings_totals(
             found.adjustments += owed
         elif kind == Kind.REIMBURSEMENT:
             found.reimbursed += owed
+        elif kind == Kind.CONVERSION:
+            found.converted += owed
         elif kind == Kind.PAYMENT:
             found.paid -= owed
         else:  # pragma: no cover - every Kind is handled above
@@ -527,6 +534,45 @@ def explain(
     reason = data.get("reason") or memo
     if reason:
         add(_("Reason"), str(reason))
+    if kind == Kind.CONVERSION or (data.get("from_currency") and data.get("to_currency")):
+        items.extend(_conversion_items(data))
     if not items and kind == Kind.PAYMENT:
         add(_("Payment"), str(_("Paid out to you")))
     return [ExplanationItem(label=str(label), value=str(value)) for label, value in items]
+
+
+def _conversion_items(data: dict[str, Any]) -> list[tuple[Promise, str]]:
+    """A currency conversion's explanation (``incentives.payouts.services``)."""
+    source, target = str(data.get("from_currency", "")), str(data.get("to_currency", ""))
+    items: list[tuple[Promise, str]] = [
+        (
+            _("Currency conversion"),
+            _("%(original)s converted into %(converted)s")
+            % {
+                "original": _money(data.get("original_amount", ""), source),
+                "converted": _money(data.get("converted_amount", ""), target),
+            },
+        ),
+        (
+            _("Statement"),
+            _("Statement no. %(number)s, period %(period)s")
+            % {"number": data.get("statement", ""), "period": data.get("period", "")},
+        ),
+    ]
+    if data.get("lines"):
+        items.append((_("Statement lines converted"), str(data["lines"])))
+        items.append(
+            (
+                _("Exchange rates"),
+                str(_("Each line at the rate of its own date, as on the statement")),
+            )
+        )
+    if data.get("carried_in"):
+        items.append(
+            (
+                _("Balance carried in"),
+                _("%(amount)s carried forward from your previous statement")
+                % {"amount": _money(data["carried_in"], source)},
+            )
+        )
+    return items

@@ -13,7 +13,8 @@ number of queries however many rows there are.
   where it is on its way to the bank, per currency (two queries, set-based):
 
   - *pending*: the sum owed by the partner's ledger transactions that are on
-    no statement yet (payments aside), in each transaction's own currency:
+    no statement yet (payments and currency conversions aside,
+    ``prm.ledger.models.SETTLEMENT_KINDS``), in each transaction's own currency:
     earnings, clawbacks, adjustments and reimbursements posted since the last
     close, effective after it, or held. A closed period's statement is the
     only thing that moves a transaction out of *pending*.
@@ -29,15 +30,20 @@ number of queries however many rows there are.
     statement's payable amount), so this is also the sum of the statements
     marked paid.
 
-  Without currency conversion, ``pending + approved`` is the balance owed
+  Per currency, ``pending + approved`` is the balance owed
   (``incentives.earnings.CurrencyTotals.balance``) and ``paid`` is
-  ``CurrencyTotals.paid``.
+  ``CurrencyTotals.paid``: closing a period posts currency conversions that
+  move what its statements took into the payout currency
+  (``incentives.payouts.services``), and conversions are neither pending,
+  approved nor paid themselves.
 * **Statements and periods.** ``statements_of`` lists a partner's statements
   and ``statement_lines`` prefetches their lines. ``in_period`` is what a
   payout period's lines are: for a closed period, the transactions on its
-  statement and the payment that settled it; for an open period, the
+  statement and the payment that settled it (the currency conversions its
+  close posted are bookkeeping between the partner's currencies, listed
+  with all lines but not as the period's); for an open period, the
   transactions its close would put on a statement (on no statement yet,
-  effective by its last day, payments aside). ``periods_for_filter`` lists the
+  effective by its last day, payments and conversions aside). ``periods_for_filter`` lists the
   periods to choose from.
 """
 
@@ -64,7 +70,7 @@ from django.db.models.functions import Coalesce
 from deals.models import DealRegistration
 from incentives.models import PayoutPeriod, RevenueEvent, Statement, StatementLine
 from partners.models import PartnerOrganization
-from prm.ledger.models import Account, Kind, LedgerEntry, SourceType
+from prm.ledger.models import SETTLEMENT_KINDS, Account, Kind, LedgerEntry, SourceType
 
 ZERO = Decimal("0.00")
 
@@ -72,8 +78,11 @@ ZERO = Decimal("0.00")
 # --- payout periods ---------------------------------------------------------------------
 
 
-def _not_a_payment(prefix: str = "") -> Q:
-    return ~Q(**{f"{prefix}kind": Kind.PAYMENT}) & ~Q(**{f"{prefix}source_type": SourceType.PAYOUT})
+def _not_a_settlement(prefix: str = "") -> Q:
+    """Neither a payment nor a currency conversion: something a statement lists."""
+    return ~Q(**{f"{prefix}kind__in": SETTLEMENT_KINDS}) & ~Q(
+        **{f"{prefix}source_type": SourceType.PAYOUT}
+    )
 
 
 def _on_a_statement(prefix: str = "") -> Exists:
@@ -91,7 +100,7 @@ def in_period(period: PayoutPeriod, prefix: str = "") -> Q:
         return Q(Exists(on_its_statement)) | Q(Exists(settles_it))
     return (
         ~Q(_on_a_statement(prefix))
-        & _not_a_payment(prefix)
+        & _not_a_settlement(prefix)
         & Q(**{f"{prefix}effective_date__lte": period.end})
     )
 
@@ -124,7 +133,8 @@ def payout_status_totals(*, partner: PartnerOrganization | None) -> list[PayoutS
             pending=Coalesce(
                 -Sum(
                     "amount",
-                    filter=_not_a_payment("transaction__") & ~Q(_on_a_statement("transaction__")),
+                    filter=_not_a_settlement("transaction__")
+                    & ~Q(_on_a_statement("transaction__")),
                 ),
                 ZERO,
                 output_field=money,

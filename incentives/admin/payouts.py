@@ -54,7 +54,7 @@ from prm.console.admin_base import ReadOnlyConsoleAdmin, has_capability
 from prm.errors import DomainError
 from prm.errors import PermissionDenied as NotAllowed
 from prm.ledger.admin import render_explanation
-from prm.ledger.models import Kind, LedgerTransaction
+from prm.ledger.models import SETTLEMENT_KINDS, Kind, LedgerTransaction
 from prm.money.currency import minor_units
 
 READ = Capability.VIEW_MONEY
@@ -106,7 +106,7 @@ class HoldForm(forms.Form):
         pk = self.cleaned_data.get("transaction")
         if pk is None:
             return None
-        found = LedgerTransaction.objects.filter(pk=pk).exclude(kind=Kind.PAYMENT).first()
+        found = LedgerTransaction.objects.filter(pk=pk).exclude(kind__in=SETTLEMENT_KINDS).first()
         if found is None:
             raise forms.ValidationError(_("No such earning in this ledger."))
         return found

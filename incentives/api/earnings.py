@@ -91,9 +91,10 @@ class EarningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         summary=_("Earnings totals"),
         description=_(
-            "Per currency: earned, clawed back, adjustments, reimbursed, paid and the "
-            "balance owed. Partner users get their own organisation's; finance gets the "
-            "whole tenant's, or one partner's with the partner filter."
+            "Per currency: earned, clawed back, adjustments, reimbursed, converted (by the "
+            "currency conversions of closed payout periods), paid and the balance owed. "
+            "Partner users get their own organisation's; finance gets the whole tenant's, "
+            "or one partner's with the partner filter."
         ),
         parameters=[SummaryQuerySerializer],
         responses={200: SummarySerializer(many=True), **LIST_ERRORS},

@@ -15,7 +15,11 @@ database triggers of migration 0005 behind them):
   details, else the partner's default currency). Each line converts at the
   tenant's recorded rate on the transaction's effective date (never today's),
   rounded once, half up, per line; the rate and its date are on the line. A
-  missing rate refuses the whole close, naming the pair and the date.
+  missing rate refuses the whole close, naming the pair and the date. The
+  close then posts currency conversions (``services.settle_currencies``,
+  keys ``fx:<statement id>:<currency>:out|in``) so that the partner's
+  ``partner_payable`` holds the statement's money in the payout currency and
+  the payment settles every currency.
 * **Carry**: ``closing = carried in + earned + clawed back + adjustments``
   (clawbacks negative). A closing balance that is negative, below the
   tenant's minimum payout, held or blocked (payee or tax details missing) is

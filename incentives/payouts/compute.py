@@ -29,7 +29,7 @@ from incentives.models import Hold, PayoutPeriod, PayoutSettings, Statement, Sta
 from incentives.period_earnings import post_period_earnings
 from partners.models import PartnerOrganization
 from partners.payee import blockers_of, payees_by_partner
-from prm.ledger.models import Account, Kind, LedgerTransaction, SourceType
+from prm.ledger.models import SETTLEMENT_KINDS, Account, Kind, LedgerTransaction, SourceType
 from prm.money.currency import quantize
 from prm.money.rates import RateBook, rate_book
 
@@ -70,19 +70,21 @@ class StatementDraft:
 
 
 @dataclass(frozen=True)
-class _Carried:
+class Carried:
     amount: Decimal
     currency: str
     as_of: date
 
 
 def pending_transactions(period: PayoutPeriod) -> QuerySet:
-    """Transactions a close of ``period`` would put on statements (see the package docstring)."""
+    """Transactions a close of ``period`` would put on statements (see the package
+    docstring): never a payment or a currency conversion (``SETTLEMENT_KINDS``),
+    which settle statements rather than appear on them."""
     on_a_statement = StatementLine.objects.filter(transaction_id=OuterRef("pk"))
     held = Hold.objects.filter(transaction_id=OuterRef("pk"), released_at__isnull=True)
     return (
         LedgerTransaction.objects.filter(partner__isnull=False, effective_date__lte=period.end)
-        .exclude(kind=Kind.PAYMENT)
+        .exclude(kind__in=SETTLEMENT_KINDS)
         .exclude(source_type=SourceType.PAYOUT)
         .filter(~Exists(on_a_statement), ~Exists(held))
         .annotate(
@@ -93,8 +95,9 @@ def pending_transactions(period: PayoutPeriod) -> QuerySet:
     )
 
 
-def _carried_balances(period: PayoutPeriod) -> dict[int, _Carried]:
-    """Each partner's latest earlier statement's carried balance (one query)."""
+def carried_balances(period: PayoutPeriod) -> dict[int, Carried]:
+    """Each partner's latest earlier statement's carried balance, in that
+    statement's currency, as of its period's end (one query)."""
     rows = (
         Statement.objects.filter(period__start__lt=period.start)
         .order_by("partner_id", "-period__start")
@@ -102,7 +105,7 @@ def _carried_balances(period: PayoutPeriod) -> dict[int, _Carried]:
         .values_list("partner_id", "carried_forward", "currency", "period__end")
     )
     return {
-        partner_id: _Carried(amount, currency, as_of)
+        partner_id: Carried(amount, currency, as_of)
         for partner_id, amount, currency, as_of in rows
         if amount != 0
     }
@@ -143,7 +146,7 @@ def draft_statements(
     """
     pending = pending_transactions(period)
     partner_ids = set(pending.order_by().values_list("partner_id", flat=True).distinct())
-    carried = _carried_balances(period)
+    carried = carried_balances(period)
     partner_ids |= set(carried)
     if not partner_ids:
         return
@@ -157,7 +160,7 @@ def _draft_chunk(
     period: PayoutPeriod,
     partner_ids: Sequence[int],
     pending: QuerySet,
-    carried: dict[int, _Carried],
+    carried: dict[int, Carried],
     threshold: Decimal,
     book: RateBook,
 ) -> list[StatementDraft]:

@@ -29,10 +29,12 @@ the data leaves the system:
   ``partner_payee.revealed`` row per payee (``via: payout_file``) and one
   ``payouts.payout_file_exported`` row on the period.
 * ``journal`` / ``journal_csv`` (``VIEW_MONEY``) — the ledger entries of the
-  transactions on the period's statements, summed per currency and account:
-  debits (positive entries) and credits (negative entries) on separate lines,
-  then a total line per currency whose debits equal its credits (the ledger
-  balances every transaction per currency, so every currency balances).
+  transactions on the period's statements and of the currency conversions
+  its close posted for them (``fx_clearing``: the statements' money moved
+  into each payout currency), summed per currency and account: debits
+  (positive entries) and credits (negative entries) on separate lines, then a
+  total line per currency whose debits equal its credits (the ledger balances
+  every transaction per currency, so every currency balances).
 
 Amounts are ``Decimal`` throughout: as text with the currency's minor units
 (``prm.money.currency.quantize``), and in the XLSX also as a numeric cell
@@ -58,10 +60,10 @@ from decimal import Decimal
 from typing import IO, Any
 
 from django.db import transaction as db
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
-from incentives.models import PayoutPeriod, Statement
+from incentives.models import PayoutPeriod, Statement, StatementLine
 from incentives.statement_pdf import lines_prefetch, render_statement_pdf, statement_language
 from partners.models import PartnerPayee
 from partners.payee import blockers_of, payees_by_partner
@@ -69,7 +71,7 @@ from prm.accounts.roles import Capability, can
 from prm.audit.models import AuditEvent
 from prm.audit.services import record
 from prm.errors import Conflict, PermissionDenied
-from prm.ledger.models import Account, LedgerEntry
+from prm.ledger.models import Account, Kind, LedgerEntry, SourceType
 from prm.money.currency import minor_units, quantize
 from prm.money.sealed import unseal
 from prm.tenancy.context import require_tenant
@@ -525,13 +527,25 @@ class Journal:
 
 def journal(*, period: PayoutPeriod, membership) -> Journal:
     """The ledger entries of the transactions on the closed ``period``'s
-    statements, per currency and account: a debit line and a credit line per
-    account that has them, then the currency's total. One query."""
+    statements and of the currency conversions of its close, per currency and
+    account: a debit line and a credit line per account that has them, then
+    the currency's total. One query."""
     _require(can_export(membership), _("Only finance and tenant admins export the journal."))
     _require_closed(period)
+    on_a_statement = StatementLine.objects.filter(
+        transaction_id=OuterRef("transaction_id"), statement__period=period
+    )
+    converts_a_statement = Statement.objects.filter(
+        period=period, pk=OuterRef("transaction__source_id")
+    )
     sums = (
         LedgerEntry.objects.filter(
-            transaction__statement_lines__statement__period=period,
+            Q(Exists(on_a_statement))
+            | Q(
+                Exists(converts_a_statement),
+                transaction__kind=Kind.CONVERSION,
+                transaction__source_type=SourceType.PAYOUT,
+            )
         )
         .values("currency", "account")
         .annotate(

@@ -3,30 +3,56 @@
 See the package docstring for the guarantees. Every action but
 ``ensure_open_period`` (a system step, also run by the console for finance)
 checks ``MANAGE_MONEY``, runs in one transaction and writes an audit row.
+
+**Currency settlement.** A statement is in the partner's payout currency P,
+its lines converted at the rate of each one's date, while the ledger keeps
+each earning's ``partner_payable`` credit in its own currency. So that the
+ledger says what the statement says (and ``mark_paid``'s payment in P settles
+it), ``close_period`` ends by posting, for each statement and each other
+currency C it took money from, two ledger conversions (``Kind.CONVERSION``,
+source the statement, effective on the period's last day), each in one
+currency and balanced (``settle_currencies``):
+
+* ``fx:<statement id>:<C>:out`` in C: debit ``partner_payable``, credit
+  ``fx_clearing``, by what the statement's C lines owe the partner;
+* ``fx:<statement id>:<C>:in`` in P: debit ``fx_clearing``, credit
+  ``partner_payable``, by those lines' converted amounts.
+
+A balance carried forward in another currency (the payout currency changed
+since the last statement) is moved with the lines: its amount out of that
+currency, the statement's opening balance into P. A side that sums to zero is
+not posted (an entry is never zero). Afterwards the partner's
+``partner_payable`` in C nets to zero for what is on its statements and in P
+equals their closing balances; held earnings (on no statement) stay in their
+own currency until a statement takes them. The keys make it idempotent: a
+rerun posts nothing.
 """
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError
 from django.db import transaction as db
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from incentives.models import Hold, PayoutPeriod, PayoutSettings, Statement, StatementLine
-from incentives.payouts.compute import draft_statements
+from incentives.payouts.compute import carried_balances, draft_statements
 from incentives.period_earnings import post_period_earnings
 from partners.models import PartnerOrganization
 from prm.accounts.roles import Capability, can
 from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
-from prm.ledger.models import Account, Kind, LedgerTransaction, SourceType
+from prm.ledger.models import SETTLEMENT_KINDS, Account, Kind, LedgerTransaction, SourceType
 from prm.ledger.postings import check_amount
-from prm.ledger.services import Line, post
+from prm.ledger.services import Line, Posting, post, post_many
 from prm.tenancy.context import require_tenant
 
 
@@ -114,7 +140,8 @@ def close_period(
 ) -> PayoutPeriod:
     """Close ``period``: post its period-based earnings (stepped rebates,
     renewal-rate and usage-growth bonuses, ``incentives.period_earnings``),
-    write its statements and open the period after it, in one transaction.
+    write its statements, post their currency conversions
+    (``settle_currencies``) and open the period after it, in one transaction.
 
     Refused when the period is already closed, has not ended yet, an earlier
     period is still open, or a conversion has no recorded rate (``RateMissing``).
@@ -193,6 +220,7 @@ def close_period(
                     totals[draft.currency] = (
                         totals.get(draft.currency, Decimal(0)) + draft.payable_amount
                     )
+        counts["conversions"] = settle_currencies(period=period)
         period.status = PayoutPeriod.Status.CLOSED
         period.closed_at = timezone.now()
         period.closed_by = actor if getattr(actor, "pk", None) else None
@@ -206,6 +234,125 @@ def close_period(
             data={**counts, "payable_by_currency": {k: str(v) for k, v in totals.items()}},
         )
     return period
+
+
+@dataclass
+class _Moved:
+    """What one statement takes from one other currency: its lines' amounts
+    there and converted, how many lines, and a carried balance moved with them."""
+
+    original: Decimal = Decimal(0)
+    converted: Decimal = Decimal(0)
+    lines: int = 0
+    carried_in: Decimal = Decimal(0)
+
+
+def _conversion(
+    *,
+    key: str,
+    currency: str,
+    debit: str,
+    credit: str,
+    amount: Decimal,
+    statement: dict[str, Any],
+    period: PayoutPeriod,
+    explanation: dict[str, Any],
+) -> Posting:
+    return Posting(
+        key=key,
+        kind=Kind.CONVERSION,
+        source_type=SourceType.PAYOUT,
+        source_id=statement["id"],
+        partner_id=statement["partner_id"],
+        currency=currency,
+        effective_date=period.end,
+        period_key=period.key,
+        lines=(Line(account=debit, amount=amount), Line(account=credit, amount=-amount)),
+        explanation=explanation,
+    )
+
+
+def conversion_postings(*, period: PayoutPeriod) -> list[Posting]:
+    """The currency conversions that settle ``period``'s statements in their
+    payout currency (see the module docstring), built from the stored
+    statements and lines; three queries."""
+    statements = {
+        row["id"]: row
+        for row in Statement.objects.filter(period=period).values(
+            "id", "partner_id", "currency", "opening_balance"
+        )
+    }
+    moved: dict[tuple[int, str], _Moved] = {}
+    rows = (
+        StatementLine.objects.filter(statement__period=period)
+        .exclude(original_currency=F("statement__currency"))
+        .values("statement_id", "original_currency")
+        .annotate(original=Sum("original_amount"), converted=Sum("amount"), lines=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        found = moved.setdefault((row["statement_id"], row["original_currency"]), _Moved())
+        found.original += row["original"]
+        found.converted += row["converted"]
+        found.lines += row["lines"]
+    carried = carried_balances(period)
+    for statement in statements.values():
+        previous = carried.get(statement["partner_id"])
+        if previous is not None and previous.currency != statement["currency"]:
+            found = moved.setdefault((statement["id"], previous.currency), _Moved())
+            found.original += previous.amount
+            found.converted += statement["opening_balance"]
+            found.carried_in += previous.amount
+    postings = []
+    for (statement_id, source), found in sorted(moved.items()):
+        statement = statements[statement_id]
+        target = statement["currency"]
+        explanation: dict[str, Any] = {
+            "statement": statement_id,
+            "period": period.key,
+            "from_currency": source,
+            "to_currency": target,
+            "original_amount": found.original,
+            "converted_amount": found.converted,
+            "lines": found.lines,
+        }
+        if found.carried_in:
+            explanation["carried_in"] = found.carried_in
+        common: dict[str, Any] = {
+            "statement": statement,
+            "period": period,
+            "explanation": explanation,
+        }
+        if found.original:  # out of the earning currency
+            postings.append(
+                _conversion(
+                    key=f"fx:{statement_id}:{source}:out",
+                    currency=source,
+                    debit=Account.PARTNER_PAYABLE,
+                    credit=Account.FX_CLEARING,
+                    amount=found.original,
+                    **common,
+                )
+            )
+        if found.converted:  # into the payout currency
+            postings.append(
+                _conversion(
+                    key=f"fx:{statement_id}:{source}:in",
+                    currency=target,
+                    debit=Account.FX_CLEARING,
+                    credit=Account.PARTNER_PAYABLE,
+                    amount=found.converted,
+                    **common,
+                )
+            )
+    return postings
+
+
+def settle_currencies(*, period: PayoutPeriod) -> int:
+    """Post the currency conversions of ``period``'s statements (one
+    ``post_many``); returns how many transactions it created, 0 on a rerun.
+    A step of ``close_period``, which checks the permission and audits."""
+    return post_many(postings=conversion_postings(period=period))
 
 
 def hold(
@@ -227,6 +374,12 @@ def hold(
                 raise PayoutError(
                     _("That ledger transaction belongs to another partner."),
                     code="wrong_partner",
+                    field="transaction",
+                )
+            if transaction.kind in SETTLEMENT_KINDS:
+                raise PayoutError(
+                    _("A payment or currency conversion is not an earning: it cannot be held."),
+                    code="not_an_earning",
                     field="transaction",
                 )
             if StatementLine.objects.filter(transaction=transaction).exists():

@@ -117,6 +117,12 @@ class SummarySerializer(serializers.Serializer):
     clawed_back = money_field(help_text=_("Negative: earnings taken back after reversals."))
     adjustments = money_field()
     reimbursed = money_field()
+    converted = money_field(
+        help_text=_(
+            "Moved into this currency (positive: the payout currency) or out of it "
+            "(negative) by the currency conversions of closed payout periods."
+        )
+    )
     paid = money_field(help_text=_("Paid out to the partner."))
     balance = money_field(help_text=_("What the vendor owes now."))
 

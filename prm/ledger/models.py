@@ -1,9 +1,9 @@
 """The double-entry, append-only ledger every money flow posts to.
 
 A ``LedgerTransaction`` is one economic event (an earning, a clawback, a
-reimbursement, a manual adjustment, a payment); its ``LedgerEntry`` rows move
-the money between accounts. Guarantees, enforced by PostgreSQL and not only by
-``prm.ledger.services``:
+reimbursement, a manual adjustment, a payment, a currency conversion); its
+``LedgerEntry`` rows move the money between accounts. Guarantees, enforced by
+PostgreSQL and not only by ``prm.ledger.services``:
 
 * **Balanced**: every transaction has at least two entries, every entry is in
   the transaction's currency and for its partner, and the entries sum to zero.
@@ -33,6 +33,18 @@ Chart of accounts and sign convention (debit positive, credit negative):
 * manual adjustment in the partner's favour: debit ``adjustment_expense`` /
   credit ``partner_payable`` (against the partner: the reverse);
 * payment: debit ``partner_payable`` / credit ``cash``;
+* currency conversion (``Kind.CONVERSION``, posted when a payout period
+  closes, ``incentives.payouts.services.close_period``): a statement pays in
+  the partner's payout currency P what was earned in other currencies, so for
+  each statement and each other currency C on it two transactions, each in one
+  currency and balanced, move the statement's lines into P through
+  ``fx_clearing``: in C, debit ``partner_payable`` / credit ``fx_clearing``
+  by what those lines owe (key ``fx:<statement>:<C>:out``); in P, debit
+  ``fx_clearing`` / credit ``partner_payable`` by their converted amounts
+  (``fx:<statement>:<C>:in``). ``fx_clearing`` records, per currency, what
+  was converted out of it (credits) and into it (debits) for finance to
+  value; the partner's ``partner_payable`` in P is what its statements say,
+  and the payment in P settles it;
 * clawback: the exact mirror of the earning it reverses (debit
   ``partner_payable`` / credit the expense account). When the partner was
   already paid, the payable goes negative and is carried forward; finance may
@@ -40,6 +52,9 @@ Chart of accounts and sign convention (debit positive, credit negative):
 
 A partner's payable balance (what the vendor owes) is minus the sum of its
 ``partner_payable`` entries; balances are always derived from entries.
+Payments and conversions (``SETTLEMENT_KINDS``) move what a partner is owed
+but are not earnings: readers never count them as earned, and a statement
+never lists them.
 """
 
 from __future__ import annotations
@@ -75,6 +90,7 @@ class Kind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
     REIMBURSEMENT = "reimbursement", _("Reimbursement")
     PAYMENT = "payment", _("Payment")
+    CONVERSION = "conversion", _("Currency conversion")
 
 
 class Account(models.TextChoices):
@@ -84,6 +100,15 @@ class Account(models.TextChoices):
     CLAWBACK_RECEIVABLE = "clawback_receivable", _("Clawback receivable")
     MDF_EXPENSE = "mdf_expense", _("MDF expense")
     ADJUSTMENT_EXPENSE = "adjustment_expense", _("Adjustment expense")
+    # The vendor's side of a currency conversion: per currency, what it
+    # converted out of one currency and into another (see the docstring).
+    FX_CLEARING = "fx_clearing", _("FX clearing")
+
+
+# Kinds that settle what a partner is owed rather than earn it: a payment pays
+# it out, a conversion moves it into the payout currency. Never an earning,
+# never on a statement.
+SETTLEMENT_KINDS = (Kind.PAYMENT, Kind.CONVERSION)
 
 
 # Integrity at the lowest cost per row: a job posts millions of rows, and every

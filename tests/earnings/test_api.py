@@ -122,6 +122,7 @@ def test_finance_reads_every_partner_and_filters_by_partner(alpha, money):
             "clawed_back": "-1111.11",
             "adjustments": "50.00",
             "reimbursed": "0.00",
+            "converted": "0.00",
             "paid": "1000.00",
             "balance": "1050.00",
         }

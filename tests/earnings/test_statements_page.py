@@ -169,8 +169,9 @@ def test_the_period_filter_lists_the_periods_and_ignores_unknown_ones(client, st
     assert f'<option value="{story.september.pk}">' in html
     unknown = page_of(client, story.world, query="?period=999999")
     assert "Select a valid choice" in unknown
-    # Sept: 3 lines and the payment; October: 3; November: 2.
-    assert len(attr(section(unknown, "lines"), "data-line")) == 9
+    # Sept: 3 lines and the payment; October: 3 and the two currency conversions
+    # of its USD line (the statement is in CNY); November: 2.
+    assert len(attr(section(unknown, "lines"), "data-line")) == 11
 
 
 def test_partner_admins_are_told_when_payee_details_block_payouts(client, story):

@@ -98,8 +98,8 @@ def test_the_downloads_are_the_exports(exports_world, sign_in):
     response = client.get(url("journal_csv", world.period.pk), HTTP_HOST=HOST_A)
     rows = read_csv(body(response))
     assert [row[3:] for row in rows if row[0] == "total"] == [
-        ["CNY", "", "", "4010.55", "4010.55"],
-        ["USD", "", "", "25.10", "25.10"],
+        ["CNY", "", "", "5010.55", "5010.55"],
+        ["USD", "", "", "165.10", "165.10"],
     ]
 
 

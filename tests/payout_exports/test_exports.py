@@ -236,12 +236,15 @@ def test_the_journal_has_balanced_lines_per_currency_and_account(exports_world):
     assert rows[1:] == [
         line("entry", "CNY", "commission_expense", "Commission expense", "3860.55", ""),
         line("entry", "CNY", "commission_expense", "Commission expense", "", "150.00"),
-        line("entry", "CNY", "partner_payable", "Partner payable", "150.00", ""),
+        # Yoyo is paid in USD: its 1,000.00 CNY move out of CNY (×0.14 = 140.00 USD).
+        line("entry", "CNY", "fx_clearing", "FX clearing", "", "1000.00"),
+        line("entry", "CNY", "partner_payable", "Partner payable", "1150.00", ""),
         line("entry", "CNY", "partner_payable", "Partner payable", "", "3860.55"),
-        line("total", "CNY", "", "", "4010.55", "4010.55"),
+        line("total", "CNY", "", "", "5010.55", "5010.55"),
         line("entry", "USD", "commission_expense", "Commission expense", "25.10", ""),
-        line("entry", "USD", "partner_payable", "Partner payable", "", "25.10"),
-        line("total", "USD", "", "", "25.10", "25.10"),
+        line("entry", "USD", "fx_clearing", "FX clearing", "140.00", ""),
+        line("entry", "USD", "partner_payable", "Partner payable", "", "165.10"),
+        line("total", "USD", "", "", "165.10", "165.10"),
     ]
 
 
