@@ -14,6 +14,9 @@ class JobRun(TenantModel):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        # The process running it died (killed, out of memory, machine lost)
+        # before it could record an outcome; see ``runner.mark_interrupted``.
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     job = models.CharField(_("job"), max_length=100)
     # Identifies the unit of work (e.g. the date a nightly job covers). A second

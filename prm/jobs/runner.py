@@ -7,7 +7,9 @@ afterwards, so nothing leaks into the next task in the same worker process.
 
 ``run_job`` wraps a job body: it records a ``JobRun`` in its own committed
 transaction (so staff see a running job and its progress), calls the body
-with a ``JobProgress`` handle, and records the outcome and counts.
+with a ``JobProgress`` handle, and records the outcome and counts. A run
+whose process died before recording an outcome is marked interrupted
+(``mark_interrupted``) by the next run of the same job or by the heartbeat.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from prm.jobs.models import JobRun
@@ -75,12 +77,54 @@ class JobProgress:
             )
 
 
+# A running job holds a session-level advisory lock (this namespace, its run's
+# id) on its own database connection for as long as it runs. PostgreSQL drops
+# the lock when that connection ends, however the process died, so a run
+# still marked running whose lock is free has no process behind it.
+_RUN_LOCK = 0x4A4F42  # "JOB"
+
+
+def _lock(sql: str, run_pk: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_RUN_LOCK, run_pk % 2**31])
+        return cursor.fetchone()[0] is True
+
+
+def mark_interrupted(*, job: str | None = None, current: JobRun | None = None) -> int:
+    """Mark the active tenant's runs (of ``job``, else of every job) that are
+    still "running" but whose process is gone as interrupted; returns how many.
+
+    Called when a job starts (for earlier runs of the same job) and by the
+    heartbeat (for all jobs), so a killed worker's run does not show as
+    running for ever. The work itself needs no repair: jobs are idempotent
+    and the next run picks up what the dead one left.
+    """
+    running = JobRun.objects.filter(status=JobRun.Status.RUNNING)
+    if current is not None:  # this session holds its lock: it would look free
+        running = running.exclude(pk=current.pk)
+    if job is not None:
+        running = running.filter(job=job)
+    dead = []
+    for run_pk in running.values_list("pk", flat=True):
+        if _lock("SELECT pg_try_advisory_lock(%s, %s)", run_pk):
+            _lock("SELECT pg_advisory_unlock(%s, %s)", run_pk)
+            dead.append(run_pk)
+    if dead:
+        with transaction.atomic():
+            JobRun.objects.filter(pk__in=dead, status=JobRun.Status.RUNNING).update(
+                status=JobRun.Status.INTERRUPTED, finished_at=timezone.now()
+            )
+    return len(dead)
+
+
 def run_job(
     *, job: str, body: Callable[[JobProgress], Any], run_key: str = "", task_id: str = ""
 ) -> JobRun:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("run_job records progress in its own transactions; call it outside one")
+    mark_interrupted(job=job)
     run = JobRun.objects.create(job=job, run_key=run_key, task_id=task_id or "")
+    _lock("SELECT pg_advisory_lock(%s, %s)", run.pk)  # held while the body runs
     progress = JobProgress(run=run)
     try:
         body(progress)
@@ -94,4 +138,5 @@ def run_job(
         run.finished_at = timezone.now()
         run.counts = progress.counts
         run.save(update_fields=["status", "error", "finished_at", "counts"])
+        _lock("SELECT pg_advisory_unlock(%s, %s)", run.pk)
     return run

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.db import transaction
 
 from prm.jobs.models import JobRun
-from prm.jobs.runner import JobProgress, TenantTask, run_job
+from prm.jobs.runner import JobProgress, TenantTask, mark_interrupted, run_job
 from prm.tenancy.models import Tenant
 
 # Jobs beat may fan out, by name. Later apps register theirs here.
@@ -35,9 +35,11 @@ def fan_out(job: str) -> int:
 
 @shared_task(bind=True, base=TenantTask, name="prm.jobs.tasks.heartbeat")
 def heartbeat(self, *, tenant_id: int) -> int:
-    """Counts the tenant's job history; proves beat → broker → worker → DB."""
+    """Counts the tenant's job history and marks runs whose process died as
+    interrupted; proves beat → broker → worker → DB."""
 
     def body(progress: JobProgress) -> None:
+        progress.add("interrupted_runs", mark_interrupted(current=progress.run))
         progress.set_total(1)
         progress.add("previous_runs", JobRun.objects.exclude(job="heartbeat").count())
         progress.advance()

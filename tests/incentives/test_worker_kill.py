@@ -327,6 +327,8 @@ def test_a_killed_commission_job_resumes_and_posts_every_deal_exactly_once(
         killed, rerun = runs()
         assert rerun.pk == rerun_id
         assert rerun.status == JobRun.Status.SUCCEEDED and rerun.finished_at is not None
+        # The rerun saw that nobody holds the killed run's lock any more.
+        assert killed.status == JobRun.Status.INTERRUPTED and killed.finished_at is not None
         assert rerun.counts["deals"] == DEALS - committed
         assert rerun.counts["earnings_posted"] == DEALS - committed
         assert not rerun.counts.get("clawbacks_posted")

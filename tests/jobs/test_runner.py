@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from prm.celery import app as celery_app
 from prm.jobs.models import JobRun
-from prm.jobs.runner import MissingTenant, TenantTask, run_job
+from prm.jobs.runner import _RUN_LOCK, MissingTenant, TenantTask, run_job
 from prm.jobs.tasks import enqueue_on_commit, fan_out, heartbeat
 from prm.tenancy.context import (
     activate,
@@ -104,7 +105,10 @@ def test_heartbeat_records_a_job_run_for_its_tenant_only(tenant_a, tenant_b):
         run = JobRun.objects.get(pk=result.result)
         assert run.job == "heartbeat"
         assert run.status == JobRun.Status.SUCCEEDED
-        assert run.counts == {"previous_runs": 0}  # tenant A's run is invisible here
+        assert run.counts == {
+            "previous_runs": 0,
+            "interrupted_runs": 0,
+        }  # tenant A's run is invisible here
         assert (run.progress_done, run.progress_total) == (1, 1)
         assert run.finished_at >= run.started_at
     with tenant_context(tenant_a):
@@ -173,3 +177,45 @@ def test_fan_out_enqueues_the_job_once_per_active_tenant(tenant_a, tenant_b):
         assert _queued() == 2
     finally:
         celery_app.control.purge()
+
+
+def _hold_run_lock_elsewhere(run: JobRun) -> psycopg.Connection:
+    """Another database session holding a run's lock, as a live worker's does."""
+    other = psycopg.connect(**_connect_kwargs(), autocommit=True)
+    other.execute("SELECT pg_advisory_lock(%s, %s)", [_RUN_LOCK, run.pk % 2**31])
+    return other
+
+
+def _connect_kwargs() -> dict:
+    params = connection.get_connection_params()
+    return {key: value for key, value in params.items() if key != "cursor_factory"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_process_died_is_marked_interrupted_by_the_next_run(tenant_a):
+    with tenant_context(tenant_a):
+        dead = JobRun.objects.create(job="heartbeat")  # "running", no process behind it
+        alive = JobRun.objects.create(job="heartbeat")
+        other_job = JobRun.objects.create(job="deals.lead_sweep")
+        holder = _hold_run_lock_elsewhere(alive)
+        try:
+            run_job(job="heartbeat", body=lambda progress: None)
+            statuses = dict(JobRun.objects.values_list("pk", "status"))
+            assert statuses[dead.pk] == JobRun.Status.INTERRUPTED
+            assert statuses[alive.pk] == JobRun.Status.RUNNING  # its worker still holds it
+            assert statuses[other_job.pk] == JobRun.Status.RUNNING  # another job: left alone
+        finally:
+            # The worker goes away (unlocking first: a closed connection's
+            # lock is released asynchronously, which would race the sweep).
+            holder.execute("SELECT pg_advisory_unlock_all()")
+            holder.close()
+    # The heartbeat sweeps every job, and not its own run.
+    heartbeat.apply(kwargs={"tenant_id": tenant_a.pk})
+    with tenant_context(tenant_a):
+        beat = JobRun.objects.filter(job="heartbeat").order_by("-pk").first()
+        assert beat.status == JobRun.Status.SUCCEEDED
+        # Its own start swept the earlier heartbeat run; its body swept the other job.
+        assert beat.counts["interrupted_runs"] == 1
+        statuses = dict(JobRun.objects.values_list("pk", "status"))
+        assert statuses[alive.pk] == statuses[other_job.pk] == JobRun.Status.INTERRUPTED
+        assert not JobRun.objects.filter(status=JobRun.Status.RUNNING).exists()

@@ -145,11 +145,11 @@ def test_real_worker_runs_heartbeat_per_tenant_without_leaking_context(tenant_a,
     # Each tenant's runs are its own, with its own counts; the tenant-less call
     # between them left no run anywhere and did not disturb the next task.
     assert [(r.status, r.counts) for r in runs_a] == [
-        (JobRun.Status.SUCCEEDED, {"previous_runs": 2}),
-        (JobRun.Status.SUCCEEDED, {"previous_runs": 2}),
+        (JobRun.Status.SUCCEEDED, {"previous_runs": 2, "interrupted_runs": 0}),
+        (JobRun.Status.SUCCEEDED, {"previous_runs": 2, "interrupted_runs": 0}),
     ]
     assert [(r.status, r.counts) for r in runs_b] == [
-        (JobRun.Status.SUCCEEDED, {"previous_runs": 5}),
+        (JobRun.Status.SUCCEEDED, {"previous_runs": 5, "interrupted_runs": 0}),
     ]
     assert runs_a[1].pk == run_id
     assert runs_a[1].task_id == again.id
