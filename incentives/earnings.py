@@ -463,7 +463,8 @@ def explain(
             % {"start": _day(data["period_start"]), "end": _day(data["period_end"])},
         )
     if data.get("tier"):
-        add(_("Your tier"), str(data["tier"]))
+        # The tier's name when the amount was computed; older lines have its key.
+        add(_("Your tier"), str(data.get("tier_name") or data["tier"]))
     if data.get("deal_amount"):
         add(_("Deal amount"), _money(data["deal_amount"], currency))
     if data.get("term_months"):

@@ -95,6 +95,7 @@ def partner_facts(partner: PartnerOrganization) -> PartnerFacts:
         partner_id=partner.pk,
         partner_type_key=partner.partner_type.key,
         tier_key=partner.tier.key if partner.tier is not None else "",
+        tier_name=partner.tier.name if partner.tier is not None else "",
         country=partner.country,
         region=partner.region,
     )
@@ -174,6 +175,7 @@ _PARTNER_FIELDS = (
     "partner_type__key",
     "tier__key",
     "tier__rank",
+    "tier__name",
     "country",
     "region",
 )
@@ -239,6 +241,7 @@ def deal_facts_for(deals: QuerySet[DealRegistration], *, estimate: bool = False)
             partner_id=p["pk"],
             partner_type_key=p["partner_type__key"],
             tier_key=p["tier__key"] or "",
+            tier_name=p["tier__name"] or "",
             country=p["country"],
             region=p["region"],
         )

@@ -235,6 +235,7 @@ def _deal_line(plan: CompiledPlan, rule: RuleSpec, facts: DealFacts) -> EarningL
         "kind": rule.kind,
         "deal_amount": str(money(facts.amount)),
         "tier": facts.partner.tier_key,
+        "tier_name": facts.partner.tier_name,
     }
     if rule.base == "deal_amount":
         base = facts.amount
@@ -317,6 +318,7 @@ def earnings_for_revenue_event(plan: CompiledPlan, facts: RevenueEventFacts) -> 
             "base_kind": "event_amount",
             "base": str(money(facts.amount * facts.sign)),
             "tier": facts.partner.tier_key,
+            "tier_name": facts.partner.tier_name,
             **paid,
         }
         if facts.sign < 0:
@@ -408,6 +410,7 @@ def _period_line(plan: CompiledPlan, rule: RuleSpec, facts: PeriodFacts) -> Earn
         "period_start": facts.period_start.isoformat(),
         "period_end": facts.period_end.isoformat(),
         "tier": facts.partner.tier_key,
+        "tier_name": facts.partner.tier_name,
     }
     if rule.kind == KIND_STEPPED_REBATE:
         if facts.volume <= 0:
@@ -506,6 +509,7 @@ def earnings_for_usage(plan: CompiledPlan, facts: UsageFacts) -> list[EarningLin
             "base_kind": "usage_growth",
             "base": str(money(facts.growth)),
             "tier": facts.partner.tier_key,
+            "tier_name": facts.partner.tier_name,
             **paid,
             "amount": str(amount),
             "formula": f"{formula} = {amount}",

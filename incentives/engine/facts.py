@@ -43,6 +43,7 @@ class PartnerFacts:
     tier_key: str  # "" when the partner has no tier
     country: str = ""
     region: str = ""
+    tier_name: str = ""  # the tier's name then, for explanations ("" = none)
 
 
 @dataclass(frozen=True)

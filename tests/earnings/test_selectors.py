@@ -122,9 +122,16 @@ def test_a_commission_is_explained_in_words(alpha, money):
     assert items["Base"] == "First-year contract value: 10,000.00 CNY"
     assert items["Rate"] == "20%"
     assert items["Contract term"] == "12 months, of which the first 12 count"
+    assert items["Your tier"] == alpha.partner.tier.name != alpha.partner.tier.key  # name, not key
     assert items["Calculation"] == "10000.00 × 20% = 2000.00"
     assert line.rule_name == "Resale commission"
     assert line.deal_customer == "Acme Trading"
+
+
+def test_an_older_line_without_the_tier_name_shows_the_tier_key():
+    with translation.override("en"):
+        items = {item.label: item.value for item in explain({"tier": "gold"}, currency="CNY")}
+    assert items["Your tier"] == "gold"
 
 
 def test_a_split_and_a_clawback_are_explained():

@@ -146,4 +146,5 @@ def test_deal_facts_for_many_deals_take_constant_queries(plan_world):
         assert len(facts) == 8
     assert len(many) == len(few)
     assert {f.partner.tier_key for f in facts} == {"gold"}
+    assert {f.partner.tier_name for f in facts} == {"Gold"}  # shown in explanations
     assert facts[0].tier_history[0].tier_key == "gold"
