@@ -45,6 +45,7 @@ class JobRunAdmin(ReadOnlyConsoleAdmin):
         "progress",
         "started_at",
         "finished_at",
+        "heartbeat_at",
         "duration_display",
         "counts_display",
         "error",

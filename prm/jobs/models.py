@@ -29,6 +29,12 @@ class JobRun(TenantModel):
     )
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        _("last progress"),
+        null=True,
+        blank=True,
+        help_text=_("When the run last recorded progress; a silent run is marked interrupted."),
+    )
     progress_done = models.PositiveIntegerField(_("done"), default=0)
     progress_total = models.PositiveIntegerField(_("total"), null=True, blank=True)
     counts = models.JSONField(_("counts"), default=dict, encoder=DjangoJSONEncoder)

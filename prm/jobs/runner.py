@@ -8,8 +8,9 @@ afterwards, so nothing leaks into the next task in the same worker process.
 ``run_job`` wraps a job body: it records a ``JobRun`` in its own committed
 transaction (so staff see a running job and its progress), calls the body
 with a ``JobProgress`` handle, and records the outcome and counts. A run
-whose process died before recording an outcome is marked interrupted
-(``mark_interrupted``) by the next run of the same job or by the heartbeat.
+whose process died before recording an outcome (no progress for
+``STALE_AFTER``) is marked interrupted (``mark_interrupted``) by the next run
+of the same job or by the heartbeat.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from prm.jobs.models import JobRun
@@ -73,48 +76,41 @@ class JobProgress:
         # the job's work is still in flight.
         with transaction.atomic():
             JobRun.objects.filter(pk=self.run.pk).update(
-                **{name: getattr(self.run, name) for name in fields}
+                heartbeat_at=timezone.now(), **{name: getattr(self.run, name) for name in fields}
             )
 
 
-# A running job holds a session-level advisory lock (this namespace, its run's
-# id) on its own database connection for as long as it runs. PostgreSQL drops
-# the lock when that connection ends, however the process died, so a run
-# still marked running whose lock is free has no process behind it.
-_RUN_LOCK = 0x4A4F42  # "JOB"
+# A run beats (``JobRun.heartbeat_at``) whenever it records progress, which
+# every job does at least once per chunk. A run still "running" whose last beat
+# is older than this has no live process behind it. A clock rather than a
+# per-run database lock: a lock is tied to one server connection, which
+# transaction pooling (PgBouncer), supported by the backend, does not keep.
+STALE_AFTER = timedelta(minutes=15)
 
 
-def _lock(sql: str, run_pk: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_RUN_LOCK, run_pk % 2**31])
-        return cursor.fetchone()[0] is True
-
-
-def mark_interrupted(*, job: str | None = None, current: JobRun | None = None) -> int:
+def mark_interrupted(
+    *, job: str | None = None, current: JobRun | None = None, now: datetime | None = None
+) -> int:
     """Mark the active tenant's runs (of ``job``, else of every job) that are
-    still "running" but whose process is gone as interrupted; returns how many.
+    still "running" but have not beaten for ``STALE_AFTER`` as interrupted;
+    returns how many.
 
     Called when a job starts (for earlier runs of the same job) and by the
     heartbeat (for all jobs), so a killed worker's run does not show as
     running for ever. The work itself needs no repair: jobs are idempotent
-    and the next run picks up what the dead one left.
+    and the next run picks up what the dead one left. A run that was only
+    slow and finishes after all records its real outcome over this one.
     """
-    running = JobRun.objects.filter(status=JobRun.Status.RUNNING)
-    if current is not None:  # this session holds its lock: it would look free
-        running = running.exclude(pk=current.pk)
+    cutoff = (now or timezone.now()) - STALE_AFTER
+    stale = JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    if current is not None:
+        stale = stale.exclude(pk=current.pk)
     if job is not None:
-        running = running.filter(job=job)
-    dead = []
-    for run_pk in running.values_list("pk", flat=True):
-        if _lock("SELECT pg_try_advisory_lock(%s, %s)", run_pk):
-            _lock("SELECT pg_advisory_unlock(%s, %s)", run_pk)
-            dead.append(run_pk)
-    if dead:
-        with transaction.atomic():
-            JobRun.objects.filter(pk__in=dead, status=JobRun.Status.RUNNING).update(
-                status=JobRun.Status.INTERRUPTED, finished_at=timezone.now()
-            )
-    return len(dead)
+        stale = stale.filter(job=job)
+    with transaction.atomic():
+        return stale.update(status=JobRun.Status.INTERRUPTED, finished_at=timezone.now())
 
 
 def run_job(
@@ -123,8 +119,9 @@ def run_job(
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("run_job records progress in its own transactions; call it outside one")
     mark_interrupted(job=job)
-    run = JobRun.objects.create(job=job, run_key=run_key, task_id=task_id or "")
-    _lock("SELECT pg_advisory_lock(%s, %s)", run.pk)  # held while the body runs
+    run = JobRun.objects.create(
+        job=job, run_key=run_key, task_id=task_id or "", heartbeat_at=timezone.now()
+    )
     progress = JobProgress(run=run)
     try:
         body(progress)
@@ -138,5 +135,4 @@ def run_job(
         run.finished_at = timezone.now()
         run.counts = progress.counts
         run.save(update_fields=["status", "error", "finished_at", "counts"])
-        _lock("SELECT pg_advisory_unlock(%s, %s)", run.pk)
     return run

@@ -35,6 +35,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from deals.models import DealRegistration
 from incentives.commissions import CHUNK_SIZE
@@ -43,6 +44,7 @@ from incentives.models import Computation
 from incentives.selectors import deal_facts_for, plans_in_force
 from prm.celery import app as celery_app
 from prm.jobs.models import JobRun
+from prm.jobs.runner import STALE_AFTER, mark_interrupted
 from prm.ledger.models import Account, Kind, LedgerEntry, LedgerTransaction, SourceType
 from prm.ledger.postings import idempotency_key
 from prm.ledger.services import Line, post
@@ -327,8 +329,14 @@ def test_a_killed_commission_job_resumes_and_posts_every_deal_exactly_once(
         killed, rerun = runs()
         assert rerun.pk == rerun_id
         assert rerun.status == JobRun.Status.SUCCEEDED and rerun.finished_at is not None
-        # The rerun saw that nobody holds the killed run's lock any more.
+        # The killed run stays "running" until it has been silent for
+        # STALE_AFTER; then the next sweep marks it interrupted.
+        assert killed.status == JobRun.Status.RUNNING
+        assert mark_interrupted(now=timezone.now() + STALE_AFTER) == 1
+        killed.refresh_from_db()
         assert killed.status == JobRun.Status.INTERRUPTED and killed.finished_at is not None
+        rerun.refresh_from_db()
+        assert rerun.status == JobRun.Status.SUCCEEDED
         assert rerun.counts["deals"] == DEALS - committed
         assert rerun.counts["earnings_posted"] == DEALS - committed
         assert not rerun.counts.get("clawbacks_posted")

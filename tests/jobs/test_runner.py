@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from prm.celery import app as celery_app
 from prm.jobs.models import JobRun
-from prm.jobs.runner import _RUN_LOCK, MissingTenant, TenantTask, run_job
+from prm.jobs.runner import STALE_AFTER, MissingTenant, TenantTask, mark_interrupted, run_job
 from prm.jobs.tasks import enqueue_on_commit, fan_out, heartbeat
 from prm.tenancy.context import (
     activate,
@@ -179,43 +178,49 @@ def test_fan_out_enqueues_the_job_once_per_active_tenant(tenant_a, tenant_b):
         celery_app.control.purge()
 
 
-def _hold_run_lock_elsewhere(run: JobRun) -> psycopg.Connection:
-    """Another database session holding a run's lock, as a live worker's does."""
-    other = psycopg.connect(**_connect_kwargs(), autocommit=True)
-    other.execute("SELECT pg_advisory_lock(%s, %s)", [_RUN_LOCK, run.pk % 2**31])
-    return other
-
-
-def _connect_kwargs() -> dict:
-    params = connection.get_connection_params()
-    return {key: value for key, value in params.items() if key != "cursor_factory"}
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_run_whose_process_died_is_marked_interrupted_by_the_next_run(tenant_a):
+def test_a_run_that_stopped_beating_is_marked_interrupted_by_the_next_run(tenant_a):
+    now = timezone.now()
     with tenant_context(tenant_a):
-        dead = JobRun.objects.create(job="heartbeat")  # "running", no process behind it
-        alive = JobRun.objects.create(job="heartbeat")
-        other_job = JobRun.objects.create(job="deals.lead_sweep")
-        holder = _hold_run_lock_elsewhere(alive)
-        try:
-            run_job(job="heartbeat", body=lambda progress: None)
-            statuses = dict(JobRun.objects.values_list("pk", "status"))
-            assert statuses[dead.pk] == JobRun.Status.INTERRUPTED
-            assert statuses[alive.pk] == JobRun.Status.RUNNING  # its worker still holds it
-            assert statuses[other_job.pk] == JobRun.Status.RUNNING  # another job: left alone
-        finally:
-            # The worker goes away (unlocking first: a closed connection's
-            # lock is released asynchronously, which would race the sweep).
-            holder.execute("SELECT pg_advisory_unlock_all()")
-            holder.close()
-    # The heartbeat sweeps every job, and not its own run.
+        dead = JobRun.objects.create(job="heartbeat", heartbeat_at=now - STALE_AFTER * 2)
+        alive = JobRun.objects.create(job="heartbeat", heartbeat_at=now - STALE_AFTER / 2)
+        other_job = JobRun.objects.create(
+            job="deals.lead_sweep", heartbeat_at=now - STALE_AFTER * 2
+        )
+        done = JobRun.objects.create(
+            job="heartbeat", status=JobRun.Status.SUCCEEDED, heartbeat_at=now - STALE_AFTER * 2
+        )
+        run_job(job="heartbeat", body=lambda progress: None)
+        statuses = dict(JobRun.objects.values_list("pk", "status"))
+        assert statuses[dead.pk] == JobRun.Status.INTERRUPTED
+        assert statuses[alive.pk] == JobRun.Status.RUNNING  # beat recently
+        assert statuses[other_job.pk] == JobRun.Status.RUNNING  # another job: left alone
+        assert statuses[done.pk] == JobRun.Status.SUCCEEDED
+    # The heartbeat sweeps every job, and never its own run.
     heartbeat.apply(kwargs={"tenant_id": tenant_a.pk})
     with tenant_context(tenant_a):
         beat = JobRun.objects.filter(job="heartbeat").order_by("-pk").first()
         assert beat.status == JobRun.Status.SUCCEEDED
-        # Its own start swept the earlier heartbeat run; its body swept the other job.
         assert beat.counts["interrupted_runs"] == 1
-        statuses = dict(JobRun.objects.values_list("pk", "status"))
-        assert statuses[alive.pk] == statuses[other_job.pk] == JobRun.Status.INTERRUPTED
-        assert not JobRun.objects.filter(status=JobRun.Status.RUNNING).exists()
+        assert JobRun.objects.get(pk=other_job.pk).status == JobRun.Status.INTERRUPTED
+        # Later, the silent "alive" run is stale too.
+        assert mark_interrupted(now=now + STALE_AFTER) == 1
+        assert JobRun.objects.get(pk=alive.pk).status == JobRun.Status.INTERRUPTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_a_heartbeat(tenant_a):
+    with tenant_context(tenant_a):
+
+        def body(progress):
+            JobRun.objects.filter(pk=progress.run.pk).update(
+                heartbeat_at=timezone.now() - STALE_AFTER * 2
+            )
+            progress.advance()
+            assert mark_interrupted(job="other", now=timezone.now()) == 0
+            fresh = JobRun.objects.get(pk=progress.run.pk)
+            assert fresh.heartbeat_at > timezone.now() - STALE_AFTER
+            assert mark_interrupted(job="heartbeat") == 0  # it has just beaten
+
+        run = run_job(job="heartbeat", body=body)
+        assert run.status == JobRun.Status.SUCCEEDED
