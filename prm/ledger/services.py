@@ -383,6 +383,20 @@ def post_adjustment(
             memo=reason,
             actor=actor,
         )
+        if not created and (
+            transaction.partner_id != partner.pk
+            or transaction.currency != currency
+            or Decimal(str(transaction.explanation.get("amount"))) != amount
+        ):
+            # The same form submitted again with other figures (back button,
+            # edit, resubmit): never drop the second adjustment silently.
+            raise Conflict(
+                _(
+                    "This form was already used to post another adjustment. "
+                    "Open the form again to post a new one."
+                ),
+                code="adjustment_key_reused",
+            )
         if created:
             record(
                 actor=actor,

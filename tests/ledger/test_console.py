@@ -253,6 +253,13 @@ def test_submitting_the_same_adjustment_form_twice_posts_once(world, sign_in):
         tx = LedgerTransaction.objects.get()
         assert first["Location"] == second["Location"] == detail(tx)
         assert AuditEvent.objects.filter(action="ledger.adjustment_posted").count() == 1
+    # The same form sent back with other figures is refused, not dropped.
+    client.cookies["django_language"] = "en"
+    changed = client.post(ADJUST, {**data, "amount": "-90.00"}, HTTP_HOST=HOST_A)
+    assert changed.status_code == 200
+    assert "already used to post another adjustment" in changed.content.decode()
+    with tenant_context(world.tenant):
+        assert LedgerTransaction.objects.count() == 1
     # A fresh form is a new adjustment.
     client.post(ADJUST, adjustment_data(world), HTTP_HOST=HOST_A)
     with tenant_context(world.tenant):
