@@ -10,9 +10,10 @@ PostgreSQL and not only by ``prm.ledger.services``:
   Checked at the end of every statement that writes entries, for each
   transaction it touched (one set-based statement trigger, migration
   ``0005``), and for every new transaction at commit (a deferred constraint
-  trigger, migration ``0002``, which catches one that never got entries). So
-  a transaction's entries are written in one statement. Amounts are never
-  zero (a check constraint).
+  trigger, migration ``0002``, which catches one that never got entries). A
+  transaction's entries are written by one statement: entries added later to
+  a transaction that has some are refused, balanced or not (migration
+  ``0007``). Amounts are never zero (a check constraint).
 * **Append-only**: the application role may only SELECT and INSERT these
   tables (``append_only``: ``prm.tenancy.security`` revokes UPDATE and
   DELETE), and row triggers refuse UPDATE and DELETE for every role.
