@@ -369,6 +369,14 @@ def hold(
     if not reason:
         raise PayoutError(_("Say why the payout is held."), code="reason_required", field="reason")
     with db.atomic():
+        # Wait for a close in progress (it locks its period row): otherwise an
+        # earning held while the close runs could still land on its statement.
+        list(
+            PayoutPeriod.objects.select_for_update()
+            .filter(status=PayoutPeriod.Status.OPEN)
+            .order_by("start")
+            .values_list("pk", flat=True)
+        )
         if transaction is not None:
             if transaction.partner_id != partner.pk:
                 raise PayoutError(

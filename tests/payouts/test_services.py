@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import IntegrityError, ProgrammingError, connection
+from django.db import IntegrityError, OperationalError, ProgrammingError, connection
 from django.db import transaction as db
 from django.test.utils import CaptureQueriesContext
 
@@ -404,3 +405,30 @@ def test_closing_costs_a_bounded_number_of_queries_whatever_the_volume(world):
         small = queries_to_close(period(SEPTEMBER), 2, 1)
         large = queries_to_close(PayoutPeriod.objects.get(start=OCTOBER[0]), 12, 5)
         assert large == small
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_waits_for_a_close_in_progress(world):
+    """A close locks its period row; a hold waits for it instead of slipping an
+    earning onto the statement being written (here: gives up after a lock timeout)."""
+    with tenant_context(world.tenant):
+        sep = period(SEPTEMBER)
+    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    closing = psycopg.connect(**params)
+    try:
+        closing.execute("SELECT set_config('app.tenant_id', %s, false)", [str(world.tenant.pk)])
+        closing.execute("SELECT 1 FROM incentives_payoutperiod WHERE id = %s FOR UPDATE", [sep.pk])
+        with tenant_context(world.tenant), pytest.raises(OperationalError, match="lock timeout"):
+            with db.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '300ms'")
+                payouts.hold(
+                    partner=world.acme,
+                    reason="Audit",
+                    membership=world.finance,
+                    actor=world.finance.user,
+                )
+    finally:
+        closing.close()
+    with tenant_context(world.tenant):
+        assert not Hold.objects.exists()
