@@ -96,7 +96,14 @@ class HoldForm(forms.Form):
         min_value=1,
         help_text=_("Leave empty to hold the partner's whole payout."),
     )
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "The partner sees this reason on its statement and earnings page; keep internal "
+            "notes out of it."
+        ),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
