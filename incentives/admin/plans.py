@@ -495,6 +495,13 @@ class RevenueEventAdmin(ReadOnlyConsoleAdmin):
     search_fields = ("external_id", "customer_name")
     list_select_related = ("partner",)
     date_hierarchy = "occurred_on"
+    change_list_template = "admin/incentives/revenue_import/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        # Finance imports a CSV file of events (incentives.admin.revenue_import).
+        can_import = has_capability(request, Capability.MANAGE_MONEY)
+        extra = {"can_import_revenue": can_import, **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
     def get_fields(self, request, obj=None) -> Any:
         return (

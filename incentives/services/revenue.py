@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,10 +28,8 @@ from prm.audit.services import record
 from prm.errors import Conflict, DomainError, PermissionDenied
 
 
-def record_revenue_event(
+def check_revenue_event(
     *,
-    membership,
-    actor,
     partner: PartnerOrganization,
     kind: str,
     amount: Decimal,
@@ -40,14 +39,10 @@ def record_revenue_event(
     customer_name: str,
     deal: DealRegistration | None = None,
     usage_quantity: Decimal | None = None,
-) -> RevenueEvent:
-    """Record one customer payment, refund or usage charge (finance, or an import).
-
-    Safe to repeat: the same ``external_id`` with the same facts returns the
-    recorded event; with different facts it is refused (a correction is a new
-    event, e.g. a refund, never an edit)."""
-    if not can(membership, Capability.MANAGE_MONEY):
-        raise PermissionDenied()
+) -> tuple[str, dict[str, Any]]:
+    """The event's external id and facts, validated and normalised, or a
+    ``DomainError`` naming the field. Runs no query: ``record_revenue_event``
+    and the CSV import (``incentives.revenue_import``) share it."""
     if kind not in RevenueEvent.Kind.values:
         raise DomainError(_("Choose invoice paid, refund or usage charge."), field="kind")
     try:
@@ -85,6 +80,46 @@ def record_revenue_event(
         "usage_quantity": usage_quantity,
         "partner_id": partner.pk,
     }
+    return external_id, facts
+
+
+def same_as_recorded(event: RevenueEvent, facts: dict[str, Any]) -> bool:
+    """Whether a recorded event has these facts (a repeat, not a conflict)."""
+    return all(getattr(event, name) == value for name, value in facts.items())
+
+
+def record_revenue_event(
+    *,
+    membership,
+    actor,
+    partner: PartnerOrganization,
+    kind: str,
+    amount: Decimal,
+    currency: str,
+    occurred_on: date,
+    external_id: str,
+    customer_name: str,
+    deal: DealRegistration | None = None,
+    usage_quantity: Decimal | None = None,
+) -> RevenueEvent:
+    """Record one customer payment, refund or usage charge (finance, or an import).
+
+    Safe to repeat: the same ``external_id`` with the same facts returns the
+    recorded event; with different facts it is refused (a correction is a new
+    event, e.g. a refund, never an edit)."""
+    if not can(membership, Capability.MANAGE_MONEY):
+        raise PermissionDenied()
+    external_id, facts = check_revenue_event(
+        partner=partner,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        occurred_on=occurred_on,
+        external_id=external_id,
+        customer_name=customer_name,
+        deal=deal,
+        usage_quantity=usage_quantity,
+    )
     with transaction.atomic():
         existing = RevenueEvent.objects.filter(external_id=external_id).first()
         if existing is None:
@@ -106,8 +141,7 @@ def record_revenue_event(
                     data={"partner": partner.pk, "kind": kind},
                 )
                 return event
-        same = all(getattr(existing, name) == value for name, value in facts.items())
-        if not same:
+        if not same_as_recorded(existing, facts):
             raise Conflict(
                 _("Event %(id)s was already recorded with different details.")
                 % {"id": external_id},
