@@ -9,7 +9,8 @@ The engine computes them (``engine.earnings_for_period`` /
   day** (``selectors.PlansInForce``), the day the engine also matches rule
   dates against: the period's results are only known once it has ended.
 * **What counts.** Rebates and the renewal bonus: the partner's deals closed
-  in the period (both days included), per currency. Usage growth: each
+  in the period (both days included) and not reversed, per currency. Rules
+  match the tier the partner held on the period's last day. Usage growth: each
   customer's usage charges in the period against the previous period — the
   stored payout period ending the day before, else the calendar month before.
 * **When and where.** Postings are effective on the period's last day, so
@@ -34,7 +35,9 @@ The engine computes them (``engine.earnings_for_period`` /
   transactions, ``corrects``). Posting twice
   therefore posts nothing the second time, and the sum of a family is always
   what the period earned at the last posting. ``posted_period_amounts``
-  gives those sums (a replay compares them with ``expected_period_postings``).
+  gives those sums (a replay compares them with ``expected_period_postings``
+  as of the period's close: a deal reversed after the close still counts,
+  the period keeps the results it was closed with).
 * **No marker.** Unlike the commission job, nothing records "this period
   is done": until it closes, a period is recomputed on every run (a fixed
   handful of set queries, whatever the number of deals and partners),
@@ -55,7 +58,7 @@ import calendar
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,12 +114,16 @@ def _key(prefix: str, *, partner_id: int, rule_id: int, kind: str, period: str) 
     )
 
 
-def expected_period_postings(*, start: date, end: date) -> list[Posting]:
+def expected_period_postings(
+    *, start: date, end: date, as_of: datetime | None = None
+) -> list[Posting]:
     """The postings the period-based rules earn for the period ``start`` –
     ``end`` under the plan versions in force on ``end``, each under its key
-    (see the module docstring), effective on ``end``. Reads only; what is
-    already posted is not looked at (``post_period_earnings`` posts the
-    difference)."""
+    (see the module docstring), effective on ``end``. A deal counts as
+    reversed only if it was reversed by ``as_of`` (default: now; a replay of
+    a closed period passes its ``closed_at``, so a reversal after the close
+    changes nothing). Reads only; what is already posted is not looked at
+    (``post_period_earnings`` posts the difference)."""
     plans = PlansInForce().on(end)
     if not plans:
         return []
@@ -143,7 +150,7 @@ def expected_period_postings(*, start: date, end: date) -> list[Posting]:
             )
         )
 
-    for facts in period_facts(start=start, end=end):
+    for facts in period_facts(start=start, end=end, as_of=as_of):
         extra: dict[str, Any] = {"currency": facts.currency, "volume": str(money(facts.volume))}
         for line in under_plans(plans, earnings_for_period, facts):
             add(line, prefix=PERIOD_PREFIX, period=f"{token}/{facts.currency}", extra=extra)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -103,7 +103,7 @@ def partner_facts(partner: PartnerOrganization) -> PartnerFacts:
 
 def _histories(partners: Iterable[dict[str, Any]]) -> dict[int, tuple[TierStep, ...]]:
     """Tier histories of partner rows (``pk``, ``created_at``, ``tier__key``,
-    ``tier__rank``), in one query; see ``tier_histories``."""
+    ``tier__rank``, ``tier__name``), in one query; see ``tier_histories``."""
     partners = list(partners)
     changes: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for row in (
@@ -114,20 +114,30 @@ def _histories(partners: Iterable[dict[str, Any]]) -> dict[int, tuple[TierStep, 
             "changed_at",
             "from_tier__key",
             "from_tier__rank",
+            "from_tier__name",
             "to_tier__key",
             "to_tier__rank",
+            "to_tier__name",
         )
     ):
         changes[row[0]].append(row)
     histories = {}
     for partner in partners:
         own = changes.get(partner["pk"], [])
-        first_key, first_rank = (
-            (own[0][2], own[0][3]) if own else (partner["tier__key"], partner["tier__rank"])
-        )
         start = timezone.localdate(partner["created_at"])
-        steps = [TierStep(start, first_key, first_rank)] if first_key is not None else []
-        steps += [TierStep(timezone.localdate(c[1]), c[4], c[5]) for c in own]
+        steps: list[TierStep] = []
+        if own:
+            # Before its first change the partner held that change's "from"
+            # tier, or none ("", rank 0: below every rung).
+            key, rank, name = own[0][2:5]
+            steps.append(TierStep(start, key or "", rank or 0, name or ""))
+        elif partner["tier__key"] is not None:
+            steps.append(
+                TierStep(
+                    start, partner["tier__key"], partner["tier__rank"], partner["tier__name"] or ""
+                )
+            )
+        steps += [TierStep(timezone.localdate(c[1]), c[5], c[6], c[7]) for c in own]
         histories[partner["pk"]] = tuple(steps)
     return histories
 
@@ -137,14 +147,16 @@ def tier_histories(
 ) -> dict[int, tuple[TierStep, ...]]:
     """Each partner's tiers over time, oldest first, in one query. The tier
     held before the first recorded change (or, with no change, the current
-    tier) counts from the day the partner was created. Partners need their
-    ``tier`` loaded."""
+    tier) counts from the day the partner was created; the engine matches
+    rules on the tier held on a fact's day (``engine.held_tier``). Partners
+    need their ``tier`` loaded."""
     return _histories(
         {
             "pk": partner.pk,
             "created_at": partner.created_at,
             "tier__key": partner.tier.key if partner.tier is not None else None,
             "tier__rank": partner.tier.rank if partner.tier is not None else None,
+            "tier__name": partner.tier.name if partner.tier is not None else None,
         }
         for partner in partners
     )
@@ -270,17 +282,21 @@ def deal_facts(deal: DealRegistration, *, estimate: bool = False) -> DealFacts:
     return deal_facts_for(DealRegistration.objects.filter(pk=deal.pk), estimate=estimate)[0]
 
 
-def period_facts(*, start: date, end: date) -> list[PeriodFacts]:
-    """Every partner's period results per currency, in three queries.
+def period_facts(*, start: date, end: date, as_of: datetime | None = None) -> list[PeriodFacts]:
+    """Every partner's period results per currency, in four queries.
 
     Volume: closed-won deals closed in the period (both days included) and not
-    reversed. Renewals won: the renewal deals among them; renewals lost:
-    renewal deals moved to closed-lost during the period."""
+    reversed as of ``as_of`` (default: now) — a deal reversed later still
+    counts, so a closed period is recomputed as it was closed (its
+    ``closed_at``). Renewals won: the renewal deals among them; renewals lost:
+    renewal deals moved to closed-lost during the period. Each partner's tier
+    history comes along: rules match the tier held on the period's last day."""
+    as_of = as_of or timezone.now()
     won = (
         DealRegistration.objects.filter(
+            Q(reversed_at__isnull=True) | Q(reversed_at__gt=as_of),
             stage=DealRegistration.Stage.CLOSED_WON,
             closed_on__range=(start, end),
-            reversed_at__isnull=True,
         )
         .values("partner_id", "currency")
         .annotate(
@@ -316,12 +332,14 @@ def period_facts(*, start: date, end: date) -> list[PeriodFacts]:
     partners = PartnerOrganization.objects.select_related("partner_type", "tier").in_bulk(
         {partner_id for partner_id, _currency in totals}
     )
+    histories = tier_histories(partners.values()) if partners else {}
     return [
         PeriodFacts(
             partner=partner_facts(partners[partner_id]),
             period_start=start,
             period_end=end,
             currency=currency,
+            tier_history=histories[partner_id],
             **values,
         )
         for (partner_id, currency), values in sorted(totals.items())
@@ -330,7 +348,8 @@ def period_facts(*, start: date, end: date) -> list[PeriodFacts]:
 
 def usage_facts(*, previous: tuple[date, date], current: tuple[date, date]) -> list[UsageFacts]:
     """Each customer's usage charges in two periods (per partner and currency),
-    in two queries; customers without usage in the current period are left out."""
+    in three queries; customers without usage in the current period are left
+    out. Rules match the tier the partner held on the current period's last day."""
     rows = list(
         RevenueEvent.objects.filter(
             kind=RevenueEvent.Kind.USAGE_CHARGE,
@@ -347,9 +366,11 @@ def usage_facts(*, previous: tuple[date, date], current: tuple[date, date]) -> l
     partners = PartnerOrganization.objects.select_related("partner_type", "tier").in_bulk(
         {row["partner_id"] for row in rows}
     )
+    histories = tier_histories(partners.values()) if partners else {}
     return [
         UsageFacts(
             partner=partner_facts(partners[row["partner_id"]]),
+            tier_history=histories[row["partner_id"]],
             customer_name=row["customer_name"],
             period_start=current[0],
             period_end=current[1],
@@ -362,7 +383,12 @@ def usage_facts(*, previous: tuple[date, date], current: tuple[date, date]) -> l
 
 
 def revenue_event_facts_for(events: QuerySet[RevenueEvent]) -> list[RevenueEventFacts]:
-    """Facts of many revenue events in one query (the nightly job feeds it chunks)."""
+    """Facts of many revenue events in two queries (the nightly job feeds it
+    chunks); rules match the tier the partner held on the event's date."""
+    loaded = list(events.select_related("partner__partner_type", "partner__tier", "deal"))
+    if not loaded:
+        return []
+    histories = tier_histories({event.partner_id: event.partner for event in loaded}.values())
     return [
         RevenueEventFacts(
             event_id=event.pk,
@@ -376,8 +402,9 @@ def revenue_event_facts_for(events: QuerySet[RevenueEvent]) -> list[RevenueEvent
             partner_share=event.deal.partner_share if event.deal else Decimal("100"),
             country=event.deal.country if event.deal else "",
             region=event.deal.region if event.deal else "",
+            tier_history=histories[event.partner_id],
         )
-        for event in events.select_related("partner__partner_type", "partner__tier", "deal")
+        for event in loaded
     ]
 
 

@@ -11,13 +11,16 @@ See ``compute`` for matching, priority, bases, co-sell splits and rounding.
 from incentives.engine.compute import (
     ROUNDING,
     EarningLine,
+    HeldTier,
     apply_priority,
     earnings_for_deal,
     earnings_for_period,
     earnings_for_revenue_event,
     earnings_for_usage,
+    held_tier,
     money,
     stepped_rebate,
+    tier_on,
     under_plans,
 )
 from incentives.engine.facts import (
@@ -56,6 +59,7 @@ __all__ = [
     "CompiledPlan",
     "DealFacts",
     "EarningLine",
+    "HeldTier",
     "LineFacts",
     "Parameters",
     "PartnerFacts",
@@ -72,8 +76,10 @@ __all__ = [
     "earnings_for_period",
     "earnings_for_revenue_event",
     "earnings_for_usage",
+    "held_tier",
     "money",
     "parse_parameters",
     "stepped_rebate",
+    "tier_on",
     "under_plans",
 ]

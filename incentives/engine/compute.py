@@ -3,8 +3,13 @@
 **Matching.** A rule matches when every dimension it names matches (an empty
 dimension matches anything) and the fact's date (a deal's close date, an
 event's date, a period's last day) lies within the rule's start and end dates,
-both inclusive. Product filters (products or product lines; a line matches
-either) match a deal with at least one such line.
+both inclusive. The partner's tier is the one held on that date
+(``held_tier``, from the fact's tier history), so a later tier change never
+alters what a past deal, event or period earned; an estimate (an open deal)
+uses the partner's current tier. Explanations name that tier. The partner
+type has no history: the current type is matched. Product filters (products
+or product lines; a line matches either) match a deal with at least one such
+line.
 
 **Priority.** All matching rules pay and add up, except that within a kind
 group (``rules.KIND_GROUP``: a tier commission and a referral fee are one
@@ -47,6 +52,7 @@ from incentives.engine.facts import (
     PartnerFacts,
     PeriodFacts,
     RevenueEventFacts,
+    TierStep,
     UsageFacts,
 )
 from incentives.engine.rules import (
@@ -148,12 +154,58 @@ def _in_dates(rule: RuleSpec, on: date) -> bool:
     return not (rule.ends_on and on > rule.ends_on)
 
 
-def _matches_partner(rule: RuleSpec, partner: PartnerFacts, where: tuple[str, str]) -> bool:
+@dataclass(frozen=True)
+class HeldTier:
+    key: str  # "" = no tier
+    name: str
+
+
+Facts = DealFacts | RevenueEventFacts | PeriodFacts | UsageFacts
+
+
+def tier_on(partner: PartnerFacts, history: Sequence[TierStep], day: date) -> HeldTier:
+    """The tier ``partner`` held on ``day`` according to ``history`` (oldest
+    first): the last step on or before the day; before the first step, the
+    first step's tier; without a history, the partner's current tier."""
+    if not history:
+        return HeldTier(partner.tier_key, partner.tier_name)
+    held = history[0]
+    for step in history:
+        if step.on > day:
+            break
+        held = step
+    name = held.name
+    if not name and held.tier_key == partner.tier_key:
+        name = partner.tier_name
+    return HeldTier(held.tier_key, name)
+
+
+def held_tier(facts: Facts) -> HeldTier:
+    """The tier rules match and explanations name: the one held on the fact's
+    day (a deal's close date, an event's date, a period's last day). An
+    estimate's day is today or later, so it is the partner's current tier."""
+    if isinstance(facts, DealFacts):
+        if facts.is_estimate:
+            return HeldTier(facts.partner.tier_key, facts.partner.tier_name)
+        day = facts.closed_on
+    elif isinstance(facts, RevenueEventFacts):
+        day = facts.occurred_on
+    else:
+        day = facts.period_end
+    return tier_on(facts.partner, facts.tier_history, day)
+
+
+def _tier_explained(tier: HeldTier) -> dict[str, str]:
+    return {"tier": tier.key, "tier_name": tier.name}
+
+
+def _matches_partner(rule: RuleSpec, facts: Facts, tier: HeldTier) -> bool:
+    partner = facts.partner
     if rule.partner_type_keys and partner.partner_type_key not in rule.partner_type_keys:
         return False
-    if rule.tier_keys and partner.tier_key not in rule.tier_keys:
+    if rule.tier_keys and tier.key not in rule.tier_keys:
         return False
-    country, region = where
+    country, region = facts.where
     if rule.countries and country.upper() not in rule.countries:
         return False
     return not (rule.regions and region.casefold() not in rule.regions)
@@ -183,10 +235,10 @@ def reached_tier(rule: RuleSpec, facts: DealFacts) -> bool:
     return False
 
 
-def _matches_deal(rule: RuleSpec, facts: DealFacts) -> bool:
+def _matches_deal(rule: RuleSpec, facts: DealFacts, tier: HeldTier) -> bool:
     if rule.kind not in DEAL_KINDS or not _in_dates(rule, facts.closed_on):
         return False
-    if not _matches_partner(rule, facts.partner, facts.where):
+    if not _matches_partner(rule, facts, tier):
         return False
     if rule.deal_types and facts.deal_type not in rule.deal_types:
         return False
@@ -229,13 +281,12 @@ def _pays(rule: RuleSpec, base: Decimal) -> tuple[Decimal, dict[str, Any], str]:
     )
 
 
-def _deal_line(plan: CompiledPlan, rule: RuleSpec, facts: DealFacts) -> EarningLine:
+def _deal_line(plan: CompiledPlan, rule: RuleSpec, facts: DealFacts, tier: HeldTier) -> EarningLine:
     explanation: dict[str, Any] = {
         "rule": rule.name,
         "kind": rule.kind,
         "deal_amount": str(money(facts.amount)),
-        "tier": facts.partner.tier_key,
-        "tier_name": facts.partner.tier_name,
+        **_tier_explained(tier),
     }
     if rule.base == "deal_amount":
         base = facts.amount
@@ -289,8 +340,9 @@ def _deal_line(plan: CompiledPlan, rule: RuleSpec, facts: DealFacts) -> EarningL
 
 def earnings_for_deal(plan: CompiledPlan, facts: DealFacts) -> list[EarningLine]:
     """The lines a closed-won deal earns under one plan version."""
-    chosen = apply_priority(rule for rule in plan.rules if _matches_deal(rule, facts))
-    return [_deal_line(plan, rule, facts) for rule in chosen]
+    tier = held_tier(facts)
+    chosen = apply_priority(rule for rule in plan.rules if _matches_deal(rule, facts, tier))
+    return [_deal_line(plan, rule, facts, tier) for rule in chosen]
 
 
 # --- revenue events -----------------------------------------------------------------
@@ -299,12 +351,13 @@ def earnings_for_deal(plan: CompiledPlan, facts: DealFacts) -> list[EarningLine]
 def earnings_for_revenue_event(plan: CompiledPlan, facts: RevenueEventFacts) -> list[EarningLine]:
     """Recurring revenue share of one paid invoice or usage charge; a refund
     produces the same computation with a negative amount."""
+    tier = held_tier(facts)
     candidates = [
         rule
         for rule in plan.rules
         if rule.kind in EVENT_KINDS
         and _in_dates(rule, facts.occurred_on)
-        and _matches_partner(rule, facts.partner, facts.where)
+        and _matches_partner(rule, facts, tier)
     ]
     lines = []
     for rule in apply_priority(candidates):
@@ -317,8 +370,7 @@ def earnings_for_revenue_event(plan: CompiledPlan, facts: RevenueEventFacts) -> 
             "customer": facts.customer_name,
             "base_kind": "event_amount",
             "base": str(money(facts.amount * facts.sign)),
-            "tier": facts.partner.tier_key,
-            "tier_name": facts.partner.tier_name,
+            **_tier_explained(tier),
             **paid,
         }
         if facts.sign < 0:
@@ -403,14 +455,15 @@ def stepped_rebate(rule: RuleSpec, volume: Decimal) -> tuple[Decimal, dict[str, 
     )
 
 
-def _period_line(plan: CompiledPlan, rule: RuleSpec, facts: PeriodFacts) -> EarningLine | None:
+def _period_line(
+    plan: CompiledPlan, rule: RuleSpec, facts: PeriodFacts, tier: HeldTier
+) -> EarningLine | None:
     explanation: dict[str, Any] = {
         "rule": rule.name,
         "kind": rule.kind,
         "period_start": facts.period_start.isoformat(),
         "period_end": facts.period_end.isoformat(),
-        "tier": facts.partner.tier_key,
-        "tier_name": facts.partner.tier_name,
+        **_tier_explained(tier),
     }
     if rule.kind == KIND_STEPPED_REBATE:
         if facts.volume <= 0:
@@ -462,15 +515,17 @@ def _period_line(plan: CompiledPlan, rule: RuleSpec, facts: PeriodFacts) -> Earn
 
 def earnings_for_period(plan: CompiledPlan, facts: PeriodFacts) -> list[EarningLine]:
     """Stepped rebates and the renewal-rate bonus of one partner's period;
-    a rule counts when it is in force on the period's last day."""
+    a rule counts when it is in force on the period's last day, and matches the
+    tier the partner held that day."""
+    tier = held_tier(facts)
     candidates = [
         rule
         for rule in plan.rules
         if rule.kind in PERIOD_KINDS
         and _in_dates(rule, facts.period_end)
-        and _matches_partner(rule, facts.partner, facts.where)
+        and _matches_partner(rule, facts, tier)
     ]
-    lines = (_period_line(plan, rule, facts) for rule in apply_priority(candidates))
+    lines = (_period_line(plan, rule, facts, tier) for rule in apply_priority(candidates))
     return [line for line in lines if line is not None]
 
 
@@ -484,12 +539,13 @@ def earnings_for_usage(plan: CompiledPlan, facts: UsageFacts) -> list[EarningLin
     growth_percent = facts.growth_percent
     if growth_percent is None or facts.growth <= 0:
         return []
+    tier = held_tier(facts)
     candidates = [
         rule
         for rule in plan.rules
         if rule.kind in USAGE_KINDS
         and _in_dates(rule, facts.period_end)
-        and _matches_partner(rule, facts.partner, facts.where)
+        and _matches_partner(rule, facts, tier)
         and growth_percent >= (rule.params.threshold or Decimal("0"))
     ]
     lines = []
@@ -508,8 +564,7 @@ def earnings_for_usage(plan: CompiledPlan, facts: UsageFacts) -> list[EarningLin
             "threshold": number(rule.params.threshold or Decimal("0")),
             "base_kind": "usage_growth",
             "base": str(money(facts.growth)),
-            "tier": facts.partner.tier_key,
-            "tier_name": facts.partner.tier_name,
+            **_tier_explained(tier),
             **paid,
             "amount": str(amount),
             "formula": f"{formula} = {amount}",

@@ -40,10 +40,13 @@ def co_sell_role_for(partner_share: Decimal) -> str:
 class PartnerFacts:
     partner_id: int
     partner_type_key: str
-    tier_key: str  # "" when the partner has no tier
+    # The partner's current tier ("" when none) and its name. Rules match the
+    # tier held on the fact's day instead (``compute.held_tier``), worked out
+    # from the fact's ``tier_history``; these are the fallback without one.
+    tier_key: str
     country: str = ""
     region: str = ""
-    tier_name: str = ""  # the tier's name then, for explanations ("" = none)
+    tier_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,13 @@ class LineFacts:
 
 @dataclass(frozen=True)
 class TierStep:
-    """One entry of a partner's tier history: on ``on`` they moved to ``tier_key``."""
+    """One entry of a partner's tier history: on ``on`` they moved to ``tier_key``
+    (``""`` = no tier; ``name`` is the tier's name, for explanations)."""
 
     on: date
     tier_key: str
     rank: int
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ class DealFacts:
     country: str = ""
     region: str = ""
     lines: tuple[LineFacts, ...] = ()
-    # For the tier-promotion bonus: the partner's tier history and the ladder.
+    # The partner's tier history, oldest first: rules match the tier held on
+    # ``closed_on`` (``compute.held_tier``); the ladder is for the tier-promotion bonus.
     tier_history: tuple[TierStep, ...] = ()
     tier_ranks: Mapping[str, int] = field(default_factory=dict)
     is_estimate: bool = False
@@ -112,6 +118,8 @@ class RevenueEventFacts:
     partner_share: Decimal = HUNDRED  # the linked deal's co-sell share, if any
     country: str = ""
     region: str = ""
+    # The partner's tier history, oldest first: rules match the tier held on ``occurred_on``.
+    tier_history: tuple[TierStep, ...] = ()
 
     @property
     def sign(self) -> Decimal:
@@ -138,6 +146,8 @@ class PeriodFacts:
     renewals_won: int = 0
     renewals_lost: int = 0
     renewal_volume: Decimal = Decimal("0")
+    # The partner's tier history, oldest first: rules match the tier held on ``period_end``.
+    tier_history: tuple[TierStep, ...] = ()
 
     @property
     def renewal_rate(self) -> Decimal | None:
@@ -162,6 +172,8 @@ class UsageFacts:
     currency: str
     previous_usage: Decimal
     current_usage: Decimal
+    # The partner's tier history, oldest first: rules match the tier held on ``period_end``.
+    tier_history: tuple[TierStep, ...] = ()
 
     @property
     def growth(self) -> Decimal:

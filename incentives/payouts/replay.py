@@ -3,22 +3,32 @@ compare it with what the ledger holds for them; correct a difference in the
 open period.
 
 ``replay_period`` reads only. The sources are the deals and revenue events
-with a transaction on one of the period's statements. Each source is computed
+with a transaction on one of the period's statements, the closed-won deals
+closed in the period and the revenue events that occurred in it (so an
+earning that was never posted shows as *missing*). Each source is computed
 again with ``incentives.commissions.earning_postings`` under ``PlansInForce``
 (the plan versions in force on its close or event date, so a version
-published after the close changes nothing): exactly the postings the nightly
-job makes, with the same idempotency keys. The expectation is compared, per
-original key, partner and currency, with the net amount the ledger credits the
-partner for that key today (``partner_payable``): the earning itself, its
+published after the close changes nothing; the engine matches the tier the
+partner held on that date, so a later tier change changes nothing either):
+exactly the postings the nightly job makes, with the same idempotency keys.
+A source the job has not computed yet (no ``Computation`` earn marker) is
+expected to hold nothing yet: the job will post exactly its earnings under
+those keys, so a correction now would pay them twice (``ReplayResult.pending``
+counts such sources). The expectation is compared, per original key, partner
+and currency, with the net amount the ledger credits the partner for that key
+today (``partner_payable``), wherever it was posted (an earning posted late,
+on a later period's statement, is not missing): the earning itself, its
 clawback mirror (``clawback:<key>``, or any transaction that ``reverses`` it)
-and the corrections of earlier replays (which say in their explanation which
-key they correct). A deal reversed inside the tenant's clawback window whose
-clawback the job has processed is expected to net to zero: earning plus
-mirror. A deal reversed but not yet processed is expected to keep its
-earnings: the job's mirror will take everything posted for it back, replay
-corrections included. The period-based rules (stepped rebates, renewal-rate
-and usage-growth bonuses) are compared too: ``period_earnings`` computes them
-again for the period under the versions in force on its last day, against
+and the corrections of earlier replays of any period (which say in their
+explanation which key they correct). A deal reversed inside the tenant's
+clawback window whose clawback the job has processed is expected to net to
+zero: earning plus mirror. A deal reversed but not yet processed is expected
+to keep its earnings: the job's mirror will take everything posted for it
+back, replay corrections included. The period-based rules (stepped rebates,
+renewal-rate and usage-growth bonuses) are compared too: ``period_earnings``
+computes them again for the period under the versions in force on its last
+day and as of the period's close (``closed_at``: a deal reversed after the
+close still counts, the period keeps the results it was closed with), against
 each key's family (the key, its ``:fix<n>`` corrections and replay
 corrections). Each difference is a ``DiffRow``: *missing* (expected, nothing
 posted), *unexpected* (posted, nothing expected) or *different*.
@@ -27,13 +37,20 @@ posted), *unexpected* (posted, nothing expected) or *different*.
 open period, effective today: a new ``adjustment`` transaction for the same
 source moving the difference between the expense account and the partner's
 payable, keyed ``correction:<period id>:<original key>:<n>`` — the closed
-period and its statements are never touched, a second run finds no difference
-and posts nothing, and two concurrent runs wait on the period's row lock.
+period and its statements are never touched, and a second run finds no
+difference and posts nothing. Concurrency: a correction first takes the
+tenant's transaction advisory lock (``CORRECTION_LOCK``, tenant id), so
+corrections of any two periods (which may share a source) run one after the
+other and the second sees what the first posted; it then locks the rows of
+the differing deals ``FOR UPDATE`` and computes again, so the nightly
+clawback (which takes reversed deals ``SKIP LOCKED``) either committed before
+(the replay sees its mirrors) or picks the deals up on its next run, once the
+correction is committed, and mirrors the correction too.
 
-Cost: one query for the sources, three for the plans and settings, then per
-chunk of ``CHUNK_SIZE`` sources a fixed number (the facts, the clawback
-markers, the ledger transactions), and a fixed number for the period rules,
-whatever the number of sources.
+Cost: three queries for the sources, three for the plans and settings, then
+per chunk of ``CHUNK_SIZE`` sources a fixed number (the earn markers, the
+facts, the clawback markers, the ledger transactions), and a fixed number for
+the period rules, whatever the number of sources.
 """
 
 from __future__ import annotations
@@ -45,6 +62,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db import transaction as db
 from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
@@ -75,8 +93,11 @@ from prm.errors import Conflict, DomainError, PermissionDenied
 from prm.ledger.models import Account, Kind, LedgerEntry, LedgerTransaction, SourceType
 from prm.ledger.postings import KEY_MAX_LENGTH, Line, Posting
 from prm.ledger.services import post_many
+from prm.tenancy.context import require_tenant
 
 CHUNK_SIZE = 500
+# pg_advisory_xact_lock(CORRECTION_LOCK, tenant id): one replay correction per tenant at a time.
+CORRECTION_LOCK = 0x5245504C  # "REPL"
 ZERO = Decimal("0.00")
 CLAWBACK_PREFIX = "clawback:"
 CORRECTION_PREFIX = "correction:"
@@ -169,6 +190,7 @@ class ReplayResult:
     compared: int  # original keys compared (per partner and currency)
     rows: list[DiffRow]
     totals: list[CurrencyTotal]
+    pending: int = 0  # sources the nightly job has not computed yet (nothing expected yet)
 
     @property
     def has_differences(self) -> bool:
@@ -207,7 +229,9 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 def period_sources(period: PayoutPeriod) -> dict[str, list[int]]:
-    """The deals and revenue events with a transaction on ``period``'s statements (one query)."""
+    """The period's deals and revenue events, in three queries: those with a
+    transaction on its statements, the closed-won deals closed in it and the
+    revenue events that occurred in it (both days included)."""
     found: dict[str, set[int]] = {source_type: set() for source_type in SOURCE_MODELS}
     rows = (
         StatementLine.objects.filter(
@@ -222,6 +246,17 @@ def period_sources(period: PayoutPeriod) -> dict[str, list[int]]:
     for source_type, source_id in rows:
         if source_id is not None:
             found[source_type].add(source_id)
+    days = (period.start, period.end)
+    found[SourceType.DEAL].update(
+        DealRegistration.objects.filter(
+            stage=DealRegistration.Stage.CLOSED_WON, closed_on__range=days
+        )
+        .values_list("pk", flat=True)
+        .order_by()
+    )
+    found[SourceType.REVENUE_EVENT].update(
+        RevenueEvent.objects.filter(occurred_on__range=days).values_list("pk", flat=True).order_by()
+    )
     return {source_type: sorted(ids) for source_type, ids in found.items()}
 
 
@@ -259,6 +294,15 @@ def _clawed_back(ids: Sequence[int], window_days: int) -> set[int]:
         and reversed_at is not None
         and reversed_at.date() <= closed_on + timedelta(days=window_days)
     }
+
+
+def _computed(source_type: str, ids: Sequence[int]) -> set[int]:
+    """The sources among ``ids`` the nightly job has computed (one query)."""
+    return set(
+        Computation.objects.filter(
+            source_type=source_type, phase=Computation.Phase.EARN, source_id__in=list(ids)
+        ).values_list("source_id", flat=True)
+    )
 
 
 def _sources_queryset(source_type: str, ids: Sequence[int]):
@@ -339,10 +383,13 @@ def _compare_chunk(
     plans: PlansInForce,
     window_days: int,
     groups: dict[GroupKey, _Group],
-) -> None:
+) -> int:
+    """Add the chunk's expected and posted amounts to ``groups``; returns how
+    many of its sources the job has not computed yet (nothing expected yet)."""
+    computed = _computed(source_type, ids)
     clawed = _clawed_back(ids, window_days) if source_type == SourceType.DEAL else set()
     for posting in earning_postings(
-        _sources_queryset(source_type, ids), source_type=source_type, plans=plans
+        _sources_queryset(source_type, sorted(computed)), source_type=source_type, plans=plans
     ):
         assert posting.source_id is not None
         group = groups.setdefault(
@@ -381,14 +428,18 @@ def _compare_chunk(
             group.plan_version_id = row["plan_version_id"]
             group.explanation = row["explanation"] if isinstance(row["explanation"], dict) else {}
             group.described_by_posting = row["idempotency_key"] == original
+    return len(ids) - len(computed)
 
 
 def _compare_period_rules(*, period: PayoutPeriod, groups: dict[GroupKey, _Group]) -> None:
     """The period-based rules (stepped rebates, renewal-rate and usage-growth
     bonuses) of ``period``: what ``period_earnings`` computes now against what
     each key's family holds (the key, its ``:fix<n>`` corrections made before
-    the close, and replay corrections). A fixed number of queries."""
-    for posting in expected_period_postings(start=period.start, end=period.end):
+    the close, and replay corrections). The period's results are taken as of
+    its close: a deal reversed later still counts. A fixed number of queries."""
+    for posting in expected_period_postings(
+        start=period.start, end=period.end, as_of=period.closed_at
+    ):
         group = groups.setdefault(
             (posting.key, posting.partner_id, posting.currency),
             _Group(source_type=PERIOD_SOURCE_TYPE, source_id=None),
@@ -471,9 +522,10 @@ def replay_period(
     if window_days is None:
         window_days = IncentiveSettings._meta.get_field("clawback_days").get_default()
     groups: dict[GroupKey, _Group] = {}
+    pending = 0
     for source_type, ids in sources.items():
         for chunk in _chunks(ids, chunk_size):
-            _compare_chunk(
+            pending += _compare_chunk(
                 source_type=source_type,
                 ids=chunk,
                 plans=plans,
@@ -534,6 +586,7 @@ def replay_period(
             )
             for currency, values in sorted(totals.items())
         ],
+        pending=pending,
     )
 
 
@@ -597,12 +650,54 @@ def _correction(
     )
 
 
+def _lock_corrections() -> None:
+    """Wait for the tenant's correction lock; it is held until the transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [CORRECTION_LOCK, require_tenant().pk]
+        )
+
+
+def _deal_ids(rows: Iterable[DiffRow]) -> set[int]:
+    return {
+        row.source_id
+        for row in rows
+        if row.source_type == SourceType.DEAL and row.source_id is not None
+    }
+
+
+def _lock_deals(ids: set[int]) -> None:
+    """Lock the deal rows ``FOR UPDATE``, in id order, a chunk per query."""
+    for chunk in _chunks(sorted(ids), CHUNK_SIZE):
+        list(
+            DealRegistration.objects.filter(pk__in=list(chunk))
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+
+
+def _replay_locked(period: PayoutPeriod, membership) -> ReplayResult:
+    """The replay of ``period`` with the deals of its differences locked: lock
+    them, then compute again (the nightly clawback may have committed
+    meanwhile), until no difference concerns a deal not locked yet."""
+    result = replay_period(period=period, membership=membership)
+    locked: set[int] = set()
+    while unlocked := _deal_ids(result.rows) - locked:
+        _lock_deals(unlocked)
+        locked |= unlocked
+        result = replay_period(period=period, membership=membership)
+    return result
+
+
 def correct_period(
     *, period: PayoutPeriod, membership, actor, reason: str, today: date | None = None
 ) -> int:
     """Post a correction for every difference the replay of ``period`` finds,
     effective ``today`` in the open period; returns how many were posted.
-    Finance only (``MANAGE_MONEY``); one transaction; audited."""
+    Finance only (``MANAGE_MONEY``); one transaction, under the tenant's
+    correction lock and with the differing deals locked (see the module
+    docstring); audited."""
     _require(membership, Capability.MANAGE_MONEY, _("Only finance can post replay corrections."))
     reason = (reason or "").strip()
     if not reason:
@@ -611,8 +706,9 @@ def correct_period(
         )
     today = today or timezone.localdate()
     with db.atomic():
-        # Concurrent corrections of one period queue here; the second then
-        # finds no difference left.
+        # The tenant's corrections (of any period) queue here; each then sees
+        # what the one before it posted and finds no difference left there.
+        _lock_corrections()
         locked = PayoutPeriod.objects.select_for_update().get(pk=period.pk)
         open_period = ensure_open_period(today)
         if not open_period.is_open:
@@ -620,7 +716,7 @@ def correct_period(
                 _("The period covering today is closed: corrections need an open period."),
                 code="no_open_period",
             )
-        result = replay_period(period=locked, membership=membership)
+        result = _replay_locked(locked, membership)
         if not result.rows:
             return 0
         numbers = _corrections_so_far(locked, {row.key for row in result.rows})

@@ -214,3 +214,33 @@ def statements_snapshot(period: PayoutPeriod) -> list[tuple]:
         .values_list("pk", "statement_id", "transaction_id", "amount", "original_amount")
     )
     return [*statements, *lines]
+
+
+OCTOBER_CLOSED_ON = date(2026, 11, 5)  # the day finance closes October
+NOVEMBER_20 = date(2026, 11, 20)  # inside November, open once October is closed
+
+
+@dataclass
+class SharedSource:
+    september: PayoutPeriod
+    october: PayoutPeriod
+    deal: DealRegistration
+
+
+@pytest.fixture
+def shared_source(world) -> SharedSource:
+    """A deal closed on 30 September that the nightly job computes only after
+    September closed: its earning (20,000 × 25 % = 5,000, effective in
+    September) lands on October's statement. Both periods, closed, have it as a
+    source: September by its close date, October by its statement."""
+    deal = world.close(world.huatong, "20000.00", closed_on=SEPTEMBER[1])
+    september = world.close_september()
+    world.run_job()
+    with tenant_context(world.tenant):
+        october = payouts.close_period(
+            period=PayoutPeriod.objects.get(start=date(2026, 10, 1)),
+            membership=world.finance,
+            actor=world.finance.user,
+            today=OCTOBER_CLOSED_ON,
+        )
+    return SharedSource(september=september, october=october, deal=deal)
