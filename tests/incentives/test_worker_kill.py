@@ -62,6 +62,9 @@ DEALS = 3 * CHUNK_SIZE  # several chunks: some commit before the kill, one is cu
 # --- the worker -------------------------------------------------------------------------
 
 
+WORKER_APP_NAME = "prm-worker-kill-test"
+
+
 def _worker_env() -> dict[str, str]:
     db = connection.settings_dict  # this run's test database, as the app role
     env = {
@@ -72,6 +75,9 @@ def _worker_env() -> dict[str, str]:
             f"@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         ),
         "PYTHONUNBUFFERED": "1",
+        # libpq names the workers' sessions, so the test watches only theirs
+        # (earlier tests may leave idle sessions of their own on this database).
+        "PGAPPNAME": WORKER_APP_NAME,
     }
     env.pop("PRM_DB_AS_OWNER", None)
     return env  # PRM_TEST_REDIS_DB is inherited: the worker uses this run's broker
@@ -166,12 +172,13 @@ def wait_for(predicate: Callable[[], Any], worker: Worker | None, what: str) -> 
 
 
 def other_sessions() -> set[int]:
-    """Backends on this test database other than the test's own connection:
-    the worker's (other test runs use other databases)."""
+    """The workers' backends on this test database (named by ``PGAPPNAME``)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " AND application_name = %s",
+            [WORKER_APP_NAME],
         )
         return {pid for (pid,) in cursor.fetchall()}
 
@@ -181,6 +188,8 @@ def sessions_waiting_on_a_lock() -> set[int]:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            " AND application_name = %s",
+            [WORKER_APP_NAME],
         )
         return {pid for (pid,) in cursor.fetchall()}
 
