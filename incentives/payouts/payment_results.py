@@ -41,8 +41,6 @@ money. Finance only (``MANAGE_MONEY``).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,8 +61,9 @@ from deals.imports.files import (
     ImportFileError,
     PreviewCell,
     PreviewRow,
+    SourceRow,
     decode,
-    sniff_delimiter,
+    read_rows_of,
 )
 from deals.imports.rows import CodeField, RowForm
 from incentives.models import PayoutPeriod, Statement
@@ -134,80 +133,10 @@ def too_large_message(size: int) -> str:
 # --- reading the file ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SourceRow:
-    number: int  # as in a spreadsheet: the header is row 1
-    values: dict[str, str]
-    problems: list[str]
-
-
-def _header_name(cell: str) -> str:
-    return cell.strip().strip("\ufeff").strip().lower().replace(" ", "_").replace("-", "_")
-
-
 def read_rows(text: str) -> list[SourceRow]:
     """Every non-blank data row, after checking the header row. A problem with
     the file as a whole raises ``ImportFileError`` with every reason."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
-    number = 0
-    try:
-        header: list[str] | None = None
-        for cells in reader:
-            number += 1
-            if any(cell.strip() for cell in cells):
-                header = cells
-                break
-        if header is None:
-            raise ImportFileError(_("The file is empty."), code="empty")
-        names = [_header_name(cell) for cell in header]
-        unknown = [
-            cell.strip()
-            for cell, name in zip(header, names, strict=True)
-            if name and name not in NAMES
-        ]
-        problems = []
-        if unknown:
-            problems.append(
-                _("Unknown columns: %(unknown)s. The columns are: %(expected)s.")
-                % {"unknown": ", ".join(unknown), "expected": ", ".join(NAMES)}
-            )
-        repeated = [name for name in NAMES if names.count(name) > 1]
-        if repeated:
-            problems.append(
-                _("Columns named more than once: %(columns)s.") % {"columns": ", ".join(repeated)}
-            )
-        missing = [c.name for c in COLUMNS if c.required and c.name not in names]
-        if missing:
-            problems.append(
-                _("Required columns are missing: %(columns)s.") % {"columns": ", ".join(missing)}
-            )
-        if problems:
-            raise ImportFileError(*problems, code="columns")
-        rows: list[SourceRow] = []
-        header_row = number
-        for number, cells in enumerate(reader, header_row + 1):
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(rows) >= MAX_ROWS:
-                raise ImportFileError(
-                    _("The file has more than %(limit)s rows. Split it into smaller files.")
-                    % {"limit": number_format(MAX_ROWS)},
-                    code="too_many_rows",
-                )
-            row_problems = []
-            if any(cell.strip() for cell in cells[len(names) :]):
-                row_problems.append(str(_("This row has more values than the header has columns.")))
-            values = {n: c.strip() for n, c in zip(names, cells, strict=False) if n}
-            rows.append(SourceRow(number, values, row_problems))
-    except csv.Error:
-        raise ImportFileError(
-            _("Row %(row)s cannot be read as CSV: check its quotation marks.")
-            % {"row": number + 1},
-            code="csv",
-        ) from None
-    if not rows:
-        raise ImportFileError(_("The file has a header row but no data rows."), code="no_rows")
-    return rows
+    return read_rows_of(COLUMNS, text, max_rows=MAX_ROWS)
 
 
 def decode_upload(data: bytes) -> str:
