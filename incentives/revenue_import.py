@@ -56,10 +56,10 @@ from deals.imports.files import (
     MAX_ROWS,
     Column,
     ImportFileError,
-    PreviewCell,
     PreviewRow,
     SourceRow,
     decode,
+    preview_of,
     read_rows_of,
 )
 from deals.imports.rows import CodeField, RowForm
@@ -237,21 +237,7 @@ class Validation:
     def preview(self, *, limit: int = 200) -> tuple[list[str], list[PreviewRow]]:
         """The columns and the first rows, each cell with the errors about it
         (invalid rows first, so problems are visible)."""
-        by_row: dict[int, dict[str, list[str]]] = {}
-        for error in self.errors:
-            by_row.setdefault(error["row"], {}).setdefault(error["field"], []).append(
-                error["message"]
-            )
-        ordered = sorted(self.rows, key=lambda row: (row.number not in by_row, row.number))
-        rows = []
-        for source in ordered[:limit]:
-            fields = dict(by_row.get(source.number, {}))
-            cells = [
-                PreviewCell(source.values.get(name, ""), fields.pop(name, [])) for name in NAMES
-            ]
-            messages = [(name, message) for name, items in fields.items() for message in items]
-            rows.append(PreviewRow(source.number, cells, messages))
-        return list(NAMES), rows
+        return preview_of(self.rows, self.errors, NAMES, limit=limit)
 
 
 def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:

@@ -382,3 +382,26 @@ def preview_rows(
         if len(rows) >= limit:
             break
     return [name for _index, name in named], rows
+
+
+def preview_of(
+    rows: list[SourceRow],
+    errors: list[dict[str, Any]],
+    names: tuple[str, ...],
+    *,
+    limit: int = 200,
+) -> tuple[list[str], list[PreviewRow]]:
+    """The columns and the first of ``rows`` (read with ``read_rows_of``), each
+    cell with the ``errors`` (``row``, ``field``, ``message``) about it,
+    invalid rows first so problems are visible."""
+    by_row: dict[int, dict[str, list[str]]] = {}
+    for error in errors:
+        by_row.setdefault(error["row"], {}).setdefault(error["field"], []).append(error["message"])
+    ordered = sorted(rows, key=lambda row: (row.number not in by_row, row.number))
+    shown = []
+    for source in ordered[:limit]:
+        fields = dict(by_row.get(source.number, {}))
+        cells = [PreviewCell(source.values.get(name, ""), fields.pop(name, [])) for name in names]
+        messages = [(name, message) for name, items in fields.items() for message in items]
+        shown.append(PreviewRow(source.number, cells, messages))
+    return list(names), shown
