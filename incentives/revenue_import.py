@@ -47,7 +47,6 @@ from typing import Any
 from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Upper
-from django.template.defaultfilters import filesizeformat
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -61,6 +60,9 @@ from deals.imports.files import (
     decode,
     preview_of,
     read_rows_of,
+)
+from deals.imports.files import (
+    too_large_message as file_too_large,
 )
 from deals.imports.rows import CodeField, RowForm
 from deals.models import DealRegistration
@@ -146,10 +148,7 @@ def require_finance(membership) -> None:
 
 
 def too_large_message(size: int) -> str:
-    return _("The file is %(size)s; files up to %(limit)s can be imported. Split it.") % {
-        "size": filesizeformat(size),
-        "limit": filesizeformat(MAX_BYTES),
-    }
+    return file_too_large(size, limit=MAX_BYTES)
 
 
 def decode_upload(data: bytes) -> str:

@@ -108,10 +108,11 @@ def template_csv(kind: str) -> str:
 # --- reading the file ---------------------------------------------------------------
 
 
-def too_large_message(size: int) -> str:
+def too_large_message(size: int, limit: int | None = None) -> str:
+    """Why a file of ``size`` bytes is refused (``limit``: default ``MAX_BYTES``)."""
     return _("The file is %(size)s; files up to %(limit)s can be imported. Split it.") % {
         "size": filesizeformat(size),
-        "limit": filesizeformat(MAX_BYTES),
+        "limit": filesizeformat(MAX_BYTES if limit is None else limit),
     }
 
 

@@ -49,7 +49,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.db import transaction as db
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
@@ -64,6 +63,9 @@ from deals.imports.files import (
     decode,
     preview_of,
     read_rows_of,
+)
+from deals.imports.files import (
+    too_large_message as file_too_large,
 )
 from deals.imports.rows import CodeField, RowForm
 from incentives.models import PayoutPeriod, Statement
@@ -124,10 +126,7 @@ def require_finance(membership) -> None:
 
 
 def too_large_message(size: int) -> str:
-    return _("The file is %(size)s; files up to %(limit)s can be imported. Split it.") % {
-        "size": filesizeformat(size),
-        "limit": filesizeformat(MAX_BYTES),
-    }
+    return file_too_large(size, limit=MAX_BYTES)
 
 
 # --- reading the file ---------------------------------------------------------------
